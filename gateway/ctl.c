@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl.c: a unix stream socket on the main loop. A client writes one
+ * command line ("status") and reads the answer until the socket closes.
+ * Counters are read here, never written: the owners increment them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "log.h"
+
+static uv_pipe_t ctl_pipe;
+static bool ctl_open;
+static struct sg_gw *ctl_gw;
+static char ctl_path[108];
+
+struct ctl_client {
+	uv_pipe_t pipe;
+	uv_write_t wr;
+	char *out;
+	char in[128];
+	size_t inlen;
+};
+
+void sg_ctl_status(struct sg_gw *gw, FILE *f)
+{
+	unsigned i;
+
+	for (i = 0; i < gw->nsvc; i++) {
+		struct sg_svc *svc = &gw->svc[i];
+		const struct sg_svc_stats *s = &svc->st;
+		struct sg_conn *c;
+		char a[64];
+
+		fprintf(f, "service %s\n", svc->cfg->name);
+#define C(x) fprintf(f, "  %-22s %llu\n", #x, (unsigned long long)s->x)
+		C(tls_active); C(tcp_active); C(tls_accepted); C(tls_connected);
+		C(tls_resumed); C(hs_fail_server); C(hs_fail_client);
+		C(conn_fail); C(remote_close); C(send_fail); C(msg_in);
+		C(msg_out); C(parse_err); C(untrusted_drop); C(token_bad);
+		C(loops); C(too_many_hops); C(local_replies);
+		C(keepalive_pongs);
+#undef C
+		for (c = svc->conns; c; c = c->next) {
+			if (c->closing)
+				continue;
+			fprintf(f, "  connection %llu %s %s %s %s",
+			    (unsigned long long)c->id,
+			    c->kind == SG_XPORT_TLS ? "tls" : "tcp",
+			    c->outbound ? "to" : "from",
+			    sg_addr_str((struct sockaddr *)&c->peer, a,
+			    sizeof(a)), c->ready ? "up" : "connecting");
+			if (c->kind == SG_XPORT_TLS && c->ready)
+				fprintf(f, " %s%s peer '%s'", c->info.suite,
+				    c->info.resumed ? " resumed" : "",
+				    c->info.peer_subject);
+			if (c == svc->link)
+				fprintf(f, " (connect target)");
+			fprintf(f, "\n");
+		}
+	}
+}
+
+static void client_on_close(uv_handle_t *h)
+{
+	struct ctl_client *cl = h->data;
+
+	free(cl->out);
+	free(cl);
+}
+
+static void client_on_written(uv_write_t *req, int status)
+{
+	struct ctl_client *cl = req->data;
+
+	(void)status;
+	uv_close((uv_handle_t *)&cl->pipe, client_on_close);
+}
+
+static void client_answer(struct ctl_client *cl)
+{
+	size_t len = 0;
+	FILE *f = open_memstream(&cl->out, &len);
+	uv_buf_t b;
+
+	if (f == NULL) {
+		uv_close((uv_handle_t *)&cl->pipe, client_on_close);
+		return;
+	}
+	if (strncmp(cl->in, "status", 6) == 0)
+		sg_ctl_status(ctl_gw, f);
+	else
+		fprintf(f, "unknown command (valid: status)\n");
+	fclose(f);
+	uv_read_stop((uv_stream_t *)&cl->pipe);
+	b = uv_buf_init(cl->out, (unsigned)len);
+	cl->wr.data = cl;
+	if (uv_write(&cl->wr, (uv_stream_t *)&cl->pipe, &b, 1,
+	    client_on_written) < 0)
+		uv_close((uv_handle_t *)&cl->pipe, client_on_close);
+}
+
+static void client_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct ctl_client *cl = h->data;
+
+	(void)hint;
+	buf->base = cl->in + cl->inlen;
+	buf->len = sizeof(cl->in) - 1 - cl->inlen;
+}
+
+static void client_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct ctl_client *cl = s->data;
+
+	(void)buf;
+	if (n < 0) {
+		uv_close((uv_handle_t *)&cl->pipe, client_on_close);
+		return;
+	}
+	cl->inlen += (size_t)n;
+	cl->in[cl->inlen] = '\0';
+	if (memchr(cl->in, '\n', cl->inlen) || cl->inlen >= sizeof(cl->in) - 1)
+		client_answer(cl);
+}
+
+static void ctl_on_conn(uv_stream_t *server, int status)
+{
+	struct ctl_client *cl;
+
+	if (status < 0 || (cl = calloc(1, sizeof(*cl))) == NULL)
+		return;
+	uv_pipe_init(server->loop, &cl->pipe, 0);
+	cl->pipe.data = cl;
+	if (uv_accept(server, (uv_stream_t *)&cl->pipe) < 0) {
+		uv_close((uv_handle_t *)&cl->pipe, client_on_close);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&cl->pipe, client_on_alloc, client_on_read);
+}
+
+int sg_ctl_start(struct sg_gw *gw, const char *path)
+{
+	int rc;
+
+	ctl_gw = gw;
+	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
+	unlink(path);
+	if ((rc = uv_pipe_init(gw->loop, &ctl_pipe, 0)) < 0)
+		return rc;
+	ctl_open = true;
+	if ((rc = uv_pipe_bind(&ctl_pipe, path)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)&ctl_pipe, 16, ctl_on_conn)) < 0) {
+		log_warnx("control socket %s: %s", path, uv_strerror(rc));
+		return rc;
+	}
+	chmod(path, 0660);
+	return 0;
+}
+
+void sg_ctl_stop(void)
+{
+	if (ctl_open) {
+		uv_close((uv_handle_t *)&ctl_pipe, NULL);
+		unlink(ctl_path);
+		ctl_open = false;
+	}
+}
+
+int sg_ctl_query(const char *path, const char *cmd)
+{
+	struct sockaddr_un sun;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "sipsgate: cannot reach the daemon at %s: %s\n",
+		    path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	if (write(fd, cmd, strlen(cmd)) < 0 || write(fd, "\n", 1) < 0) {
+		close(fd);
+		return -errno;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: command line, configuration check (-t), start-up of every
+ * service, privilege drop after binding, signals, and the main loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "ctl.h"
+#include "log.h"
+#include "sip_proxy.h"
+#include "tls.h"
+#include "xport.h"
+
+#define DEFAULT_CONFIG "/etc/sipsgate/sipsgate.conf"
+
+static struct sg_gw gw;
+static uv_signal_t sig_int, sig_term, sig_hup;
+
+static void usage(void)
+{
+	fprintf(stderr,
+	    "usage: sipsgate [-c FILE] [-t] [-v]     run, or check (-t) FILE\n"
+	    "       sipsgate [-c FILE] [-s SOCKET] status\n"
+	    "  -c FILE   configuration (default " DEFAULT_CONFIG ")\n"
+	    "  -t        check the configuration and certificates, then exit\n"
+	    "  -v        log at debug level\n"
+	    "  -s SOCKET control socket for status (default: from FILE)\n");
+	exit(2);
+}
+
+static bool svc_has_tls(const struct sg_cfg_service *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->naccept; i++)
+		if (s->accept[i].kind == SG_XPORT_TLS)
+			return true;
+	for (i = 0; i < s->nconnect; i++)
+		if (s->connect[i].kind == SG_XPORT_TLS)
+			return true;
+	return false;
+}
+
+/* Load the TLS side of every service; print every problem. */
+static int check_tls(struct sg_cfg *cfg, FILE *errf)
+{
+	struct sg_tls_ctx *ctx;
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->nservices; i++) {
+		const struct sg_cfg_service *s = &cfg->services[i];
+
+		if (!svc_has_tls(s))
+			continue;
+		if (sg_tls_ctx_new(s, errf, &ctx) < 0) {
+			fprintf(errf, "%s:%u: [%s]: TLS setup failed (see"
+			    " above)\n", s->file, s->line, s->name);
+			rc = -EINVAL;
+			continue;
+		}
+		sg_tls_ctx_free(ctx);
+	}
+	return rc;
+}
+
+static int load_token_key(const struct sg_cfg *cfg)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	uint8_t h[32];
+
+	if (cfg->token_key[0] == '\0')
+		return sg_token_key_random(&gw.token_key);
+	if (sg_tls_check_key_file(cfg->token_key, stderr) < 0)
+		return -EPERM;
+	if (gnutls_load_file(cfg->token_key, &d) < 0 || d.size < 16) {
+		log_warnx("token-key %s: cannot read 16 bytes or more",
+		    cfg->token_key);
+		gnutls_free(d.data);
+		return -EINVAL;
+	}
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, d.data, d.size, h);
+	memcpy(gw.token_key.k, h, sizeof(gw.token_key.k));
+	gnutls_memset(d.data, 0, d.size);
+	gnutls_free(d.data);
+	return 0;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	uint64_t now = uv_now(t->loop);
+	unsigned i;
+
+	for (i = 0; i < gw.nsvc; i++)
+		sg_xport_tick(&gw.svc[i], now);
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	unsigned i;
+
+	if (signum == SIGHUP) {
+		log_warnx("SIGHUP: reload is not implemented yet; restart to"
+		    " apply a new configuration");
+		return;
+	}
+	log_info("signal %d: shutting down", signum);
+	sd_notify(0, "STOPPING=1");
+	for (i = 0; i < gw.nsvc; i++)
+		sg_xport_stop(&gw.svc[i]);
+	sg_ctl_stop();
+	uv_timer_stop(&gw.tick);
+	uv_close((uv_handle_t *)&gw.tick, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)h == (uv_handle_t *)&sig_hup ? NULL :
+	    (uv_handle_t *)&sig_hup, NULL);
+}
+
+static void drop_privileges(const struct sg_cfg *cfg)
+{
+	struct passwd *pw = NULL;
+	struct group *gr = NULL;
+
+	if (getuid() != 0 || cfg->user[0] == '\0')
+		return;
+	if ((pw = getpwnam(cfg->user)) == NULL)
+		fatalx("user '%s' does not exist (create it, or remove 'user'"
+		    " from the configuration)", cfg->user);
+	if (cfg->group[0] && (gr = getgrnam(cfg->group)) == NULL)
+		fatalx("group '%s' does not exist", cfg->group);
+	if (setgroups(0, NULL) < 0 ||
+	    setgid(gr ? gr->gr_gid : pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0)
+		fatal("cannot drop privileges to %s", cfg->user);
+	log_info("running as user %s", cfg->user);
+}
+
+int main(int argc, char **argv)
+{
+	const char *file = DEFAULT_CONFIG, *sock = NULL;
+	bool check = false, debug = false;
+	struct sg_cfg *cfg;
+	unsigned i;
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "c:s:tvh")) != -1) {
+		switch (ch) {
+		case 'c': file = optarg; break;
+		case 's': sock = optarg; break;
+		case 't': check = true; break;
+		case 'v': debug = true; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1 || (argc == 1 && strcmp(argv[0], "status") != 0))
+		usage();
+	if (argc == 1 && sock == NULL) {
+		if (sg_cfg_load(file, stderr, &cfg) < 0)
+			return 1;
+		rc = sg_ctl_query(cfg->control, "status");
+		sg_cfg_free(cfg);
+		return rc < 0 ? 1 : 0;
+	}
+	if (argc == 1)
+		return sg_ctl_query(sock, "status") < 0 ? 1 : 0;
+
+	if (sg_cfg_load(file, stderr, &cfg) < 0) {
+		fprintf(stderr, "%s: configuration has errors\n", file);
+		return 1;
+	}
+	if (check) {
+		if (check_tls(cfg, stderr) < 0) {
+			fprintf(stderr, "%s: configuration has errors\n", file);
+			sg_cfg_free(cfg);
+			return 1;
+		}
+		printf("%s: configuration OK (%u service%s)\n", file,
+		    cfg->nservices, cfg->nservices == 1 ? "" : "s");
+		sg_cfg_free(cfg);
+		return 0;
+	}
+	log_init(debug ? LOG_DEBUG : cfg->log_level, 1);
+	signal(SIGPIPE, SIG_IGN);
+	gw.loop = uv_default_loop();
+	gw.cfg = cfg;
+	if (load_token_key(cfg) < 0)
+		fatalx("cannot set up the flow-token key");
+	if ((gw.svc = calloc(cfg->nservices ? cfg->nservices : 1,
+	    sizeof(*gw.svc))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < cfg->nservices; i++) {
+		struct sg_svc *svc = &gw.svc[gw.nsvc];
+		const struct sg_cfg_service *s = &cfg->services[i];
+
+		if (s->protocol != SG_PROTO_SIP) {
+			log_warnx("%s: protocol raw is not implemented yet;"
+			    " service skipped", s->name);
+			continue;
+		}
+		svc->gw = &gw;
+		svc->cfg = s;
+		if (svc_has_tls(s) && sg_tls_ctx_new(s, stderr, &svc->tls) < 0)
+			fatalx("%s: TLS setup failed", s->name);
+		if (sg_xport_start(svc) < 0)
+			fatalx("%s: cannot start", s->name);
+		if (sg_proxy_check(svc, stderr) < 0)
+			fatalx("%s: incomplete configuration", s->name);
+		gw.nsvc++;
+	}
+	if (cfg->control[0] && sg_ctl_start(&gw, cfg->control) < 0)
+		log_warnx("no control socket: 'sipsgate status' will not work");
+	drop_privileges(cfg);
+	uv_timer_init(gw.loop, &gw.tick);
+	uv_timer_start(&gw.tick, on_tick, 0, 1000);
+	uv_signal_init(gw.loop, &sig_int);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+	uv_signal_init(gw.loop, &sig_term);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_init(gw.loop, &sig_hup);
+	uv_signal_start(&sig_hup, on_signal, SIGHUP);
+	log_info("sipsgate %s ready: %u service%s", "0.1.0", gw.nsvc,
+	    gw.nsvc == 1 ? "" : "s");
+	sd_notify(0, "READY=1");
+	uv_run(gw.loop, UV_RUN_DEFAULT);
+	for (i = 0; i < gw.nsvc; i++)
+		sg_tls_ctx_free(gw.svc[i].tls);
+	free(gw.svc);
+	uv_loop_close(gw.loop);
+	sg_cfg_free(cfg);
+	return 0;
+}

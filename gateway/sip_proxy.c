@@ -1,0 +1,1161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sip_proxy.c: a stateless RFC 3261 §16 proxy that carries SIP between a
+ * service's inside (plain UDP/TCP) and outside (TLS). It changes only what
+ * it must: pushes and pops its Via (RFC 3261 §16.6, §16.7, RFC 3581
+ * rport), double Record-Route (RFC 5658), Max-Forwards (483), loop versus
+ * spiral detection by branch (§16.3), and REGISTER Contacts replaced by
+ * HMAC-signed flow tokens so that requests from the other side reach the
+ * right phone and forged tokens are refused (DESIGN §3).
+ */
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "sip_msg.h"
+#include "sip_proxy.h"
+
+#define OUT_MAX (SG_SIP_MAX_MSG + 8192)
+
+/* The proxy runs on the main loop only: one scratch of each is enough. */
+static struct sg_sip_msg msg_scratch;
+static char out_scratch[OUT_MAX];
+static char copy_scratch[SG_SIP_MAX_MSG + 1];
+
+struct ob {			/* output builder over out_scratch */
+	char *p;
+	size_t len, cap;
+	bool overflow;
+};
+
+static void ob_init(struct ob *b, char *p, size_t cap)
+{
+	b->p = p;
+	b->len = 0;
+	b->cap = cap;
+	b->overflow = false;
+}
+
+static void ob_put(struct ob *b, const char *p, size_t len)
+{
+	if (b->overflow || b->len + len > b->cap) {
+		b->overflow = true;
+		return;
+	}
+	memcpy(b->p + b->len, p, len);
+	b->len += len;
+}
+
+static void ob_str(struct ob *b, struct sg_str s)
+{
+	ob_put(b, s.p, s.len);
+}
+
+static void ob_cstr(struct ob *b, const char *s)
+{
+	ob_put(b, s, strlen(s));
+}
+
+static void ob_printf(struct ob *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ob_printf(struct ob *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len)
+		b->overflow = true;
+	else
+		b->len += (size_t)n;
+}
+
+static const char *side_name(enum sg_side s)
+{
+	return s == SG_SIDE_INSIDE ? "inside" : "outside";
+}
+
+static const char *xport_via_name(enum sg_xport_kind k)
+{
+	return k == SG_XPORT_UDP ? "UDP" : k == SG_XPORT_TCP ? "TCP" : "TLS";
+}
+
+/* Write "host" or "[v6host]" and ":port" when port != 0. */
+static void ob_hostport(struct ob *b, const char *host, uint16_t port)
+{
+	if (strchr(host, ':'))
+		ob_printf(b, "[%s]", host);
+	else
+		ob_cstr(b, host);
+	if (port)
+		ob_printf(b, ":%u", port);
+}
+
+/*
+ * What we advertise on a side: the configured or bound address, else the
+ * local address of the connection the message will leave on.
+ */
+static void adv_addr(struct sg_svc *svc, enum sg_side side,
+		     const struct sg_conn *conn, char *host, size_t hostlen,
+		     uint16_t *port)
+{
+	snprintf(host, hostlen, "%s", svc->adv_host[side]);
+	*port = svc->adv_port[side];
+	if (conn && conn->connected) {
+		if (host[0] == '\0')
+			sg_addr_host((const struct sockaddr *)&conn->local, host,
+			    hostlen);
+		if (*port == 0)
+			*port = sg_addr_port(
+			    (const struct sockaddr *)&conn->local);
+	}
+	if (host[0] == '\0')
+		snprintf(host, hostlen, "invalid.invalid");
+}
+
+/* Local replies. */
+
+static void ob_top_via_fixed(struct ob *b, struct sg_str via_elem,
+			     const struct sg_src *src);
+
+/*
+ * Answer a request ourselves (RFC 3261 §16.3 and §8.2.6): the response
+ * copies Via, From, To (with a To tag added), Call-ID and CSeq, and goes
+ * back where the request came from.
+ */
+static void reply(struct sg_svc *svc, const struct sg_src *src,
+		  const struct sg_sip_msg *m, unsigned code, const char *reason,
+		  const char *extra)
+{
+	char obuf[8192];
+	struct ob b;
+	struct sg_dest d;
+	unsigned i;
+	bool first_via = true;
+
+	if (m->is_request && sg_str_caseeq_lit(m->method, "ACK"))
+		return;			/* never answer an ACK */
+	ob_init(&b, obuf, sizeof(obuf));
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
+	for (i = 0; i < m->nhdrs; i++) {
+		const struct sg_sip_hdr *h = &m->hdrs[i];
+
+		switch (h->id) {
+		case SG_SIP_HDR_VIA:
+			if (first_via) {
+				struct sg_str rest = h->value, elem;
+
+				first_via = false;
+				if (sg_sip_list_next(&rest, &elem)) {
+					ob_cstr(&b, "Via: ");
+					ob_top_via_fixed(&b, elem, src);
+					while (sg_sip_list_next(&rest, &elem)) {
+						ob_cstr(&b, ", ");
+						ob_str(&b, elem);
+					}
+					ob_cstr(&b, "\r\n");
+				}
+				break;
+			}
+			/* FALLTHROUGH */
+		case SG_SIP_HDR_FROM:
+		case SG_SIP_HDR_CALL_ID:
+		case SG_SIP_HDR_CSEQ:
+			ob_str(&b, h->raw);
+			break;
+		case SG_SIP_HDR_TO: {
+			struct sg_sip_naddr na;
+			struct sg_str tag;
+
+			ob_cstr(&b, "To: ");
+			ob_str(&b, h->value);
+			if (code > 100 && sg_sip_naddr_parse(h->value, &na) == 0 &&
+			    !sg_sip_param_get(na.params, "tag", &tag))
+				ob_printf(&b, ";tag=sg%08x",
+				    (unsigned)(m->cseq_num * 2654435761u) ^
+				    (unsigned)m->call_id.len);
+			ob_cstr(&b, "\r\n");
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (extra)
+		ob_cstr(&b, extra);
+	ob_cstr(&b, "Server: sipsgate\r\nContent-Length: 0\r\n\r\n");
+	if (b.overflow)
+		return;
+	svc->st.local_replies++;
+	memset(&d, 0, sizeof(d));
+	d.side = src->side;
+	d.kind = src->kind;
+	d.addr = src->addr;
+	d.conn = src->conn;
+	d.no_connect = true;
+	if (sg_xport_send(svc, &d, b.p, b.len) < 0)
+		log_debug("%s: could not send %u reply", svc->cfg->name, code);
+}
+
+/*
+ * Best effort for a message that did not parse: if it looks like a
+ * request and carries the headers a response needs, answer 400 (or 413)
+ * with the reason; otherwise drop it. Either way the drop is counted.
+ */
+static void reply_unparsed(struct sg_svc *svc, const struct sg_src *src,
+			   const char *buf, size_t len, int rc,
+			   const struct sg_perr *err)
+{
+	static const char *want[] = { "via", "v", "from", "f", "to", "t",
+	    "call-id", "i", "cseq" };
+	char obuf[4096];
+	struct ob b;
+	struct sg_dest d;
+	bool have[5] = { false };
+	const char *p = buf, *end = buf + len, *eol;
+	char a[64];
+	unsigned code = rc == -EMSGSIZE ? 413 : 400;
+	unsigned i;
+
+	log_info("%s: malformed message from %s %s: %s (line %u)",
+	    svc->cfg->name, side_name(src->side),
+	    sg_addr_str((const struct sockaddr *)&src->addr, a, sizeof(a)),
+	    err->reason ? err->reason : "unparseable", err->line);
+	if (len < 8 || memcmp(buf, "SIP/", 4) == 0 || memcmp(buf, "ACK ", 4) == 0)
+		return;
+	if (memchr(buf, '\0', len) != NULL)
+		return;		/* binary junk: nothing to answer */
+	ob_init(&b, obuf, sizeof(obuf));
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, code == 413 ?
+	    "Request Entity Too Large" : "Bad Request");
+	/* Skip the start line, then copy the headers a response needs. */
+	if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+		return;
+	for (p = eol + 1; p < end; p = eol + 1) {
+		const char *colon;
+		size_t nl;
+
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		if (eol == p || (eol == p + 1 && *p == '\r'))
+			break;		/* end of headers */
+		if ((colon = memchr(p, ':', (size_t)(eol - p))) == NULL)
+			continue;
+		nl = (size_t)(colon - p);
+		while (nl > 0 && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+			nl--;
+		for (i = 0; i < SG_ARRAY_SIZE(want); i++) {
+			if (strlen(want[i]) == nl &&
+			    strncasecmp(p, want[i], nl) == 0) {
+				size_t k = i < 8 ? i / 2 : 4;
+
+				have[k] = true;
+				ob_put(&b, p, (size_t)(eol - p) + 1);
+				if (eol[-1] != '\r') {
+					b.len--;
+					ob_cstr(&b, "\r\n");
+				}
+			}
+		}
+	}
+	for (i = 0; i < SG_ARRAY_SIZE(have); i++)
+		if (!have[i])
+			return;		/* cannot build a valid response */
+	ob_printf(&b, "Warning: 399 sipsgate \"%s\"\r\n",
+	    err->reason ? err->reason : "malformed");
+	ob_cstr(&b, "Server: sipsgate\r\nContent-Length: 0\r\n\r\n");
+	if (b.overflow)
+		return;
+	svc->st.local_replies++;
+	memset(&d, 0, sizeof(d));
+	d.side = src->side;
+	d.kind = src->kind;
+	d.addr = src->addr;
+	d.conn = src->conn;
+	d.no_connect = true;
+	sg_xport_send(svc, &d, b.p, b.len);
+}
+
+/* Our identity. */
+
+static bool host_port_is_ours(struct sg_svc *svc, struct sg_str host,
+			      uint16_t port)
+{
+	char h[256];
+	unsigned i, s;
+
+	for (s = 0; s < 2; s++) {
+		uint16_t p = svc->adv_port[s];
+
+		if (svc->adv_host[s][0] == '\0' ||
+		    !sg_str_caseeq_lit(host, svc->adv_host[s]))
+			continue;
+		if (port == 0 || p == 0 || port == p)
+			return true;
+	}
+	for (i = 0; i < svc->nsocks; i++) {
+		const struct sockaddr *a =
+		    (const struct sockaddr *)&svc->socks[i].addr;
+
+		sg_addr_host(a, h, sizeof(h));
+		if (sg_str_caseeq_lit(host, h) &&
+		    (port == 0 || port == sg_addr_port(a)))
+			return true;
+	}
+	return false;
+}
+
+static bool uri_is_ours(struct sg_svc *svc, struct sg_str uri)
+{
+	struct sg_sip_uri u;
+
+	if (sg_sip_uri_parse(uri, &u) < 0)
+		return false;
+	return host_port_is_ours(svc, u.host, u.port);
+}
+
+/*
+ * Turn a SIP URI into a destination on a side: TLS on the outside, UDP or
+ * TCP (transport=tcp) inside. Hosts must be literal addresses or the
+ * host of that side's `connect`.
+ */
+static int uri_to_dest(struct sg_svc *svc, enum sg_side side,
+		       struct sg_str uri, struct sg_dest *d)
+{
+	struct sg_sip_uri u;
+	struct sg_str tp;
+	char host[256];
+	uint16_t port;
+	unsigned i;
+
+	memset(d, 0, sizeof(*d));
+	d->side = side;
+	if (sg_sip_uri_parse(uri, &u) < 0 || u.host.len >= sizeof(host))
+		return -EINVAL;
+	if (side == SG_SIDE_OUTSIDE) {
+		d->kind = SG_XPORT_TLS;
+	} else {
+		d->kind = SG_XPORT_UDP;
+		if (sg_sip_param_get(u.params, "transport", &tp) &&
+		    sg_str_caseeq_lit(tp, "tcp"))
+			d->kind = SG_XPORT_TCP;
+		else if (svc->inside_kind == SG_XPORT_TCP)
+			d->kind = SG_XPORT_TCP;
+	}
+	port = u.port ? u.port : d->kind == SG_XPORT_TLS ? 5061 : 5060;
+	memcpy(host, u.host.p, u.host.len);
+	host[u.host.len] = '\0';
+	if (sg_addr_parse(host, port, &d->addr) == 0)
+		return 0;
+	for (i = 0; i < svc->cfg->nconnect; i++) {
+		const struct sg_cfg_endpoint *ep = &svc->cfg->connect[i];
+
+		if (strcasecmp(ep->host, host) == 0 &&
+		    (ep->kind == SG_XPORT_TLS) == (side == SG_SIDE_OUTSIDE)) {
+			d->addr = svc->connect_addr[side];
+			return 0;
+		}
+	}
+	return -EHOSTUNREACH;
+}
+
+/* Via handling. */
+
+/*
+ * RFC 3261 §18.2.1 and RFC 3581: write the received top Via element with
+ * received= when the source differs from sent-by and rport filled in.
+ */
+static void ob_top_via_fixed(struct ob *b, struct sg_str elem,
+			     const struct sg_src *src)
+{
+	struct sg_sip_via v;
+	struct sg_str params, val;
+	char h[64];
+	const char *p, *end;
+
+	if (sg_sip_via_parse(elem, &v) < 0) {
+		ob_str(b, elem);
+		return;
+	}
+	sg_addr_host((const struct sockaddr *)&src->addr, h, sizeof(h));
+	params = v.params;
+	/* Copy up to the params, then each param with rport filled. */
+	ob_put(b, elem.p, (size_t)(params.p ? params.p - elem.p : (ptrdiff_t)elem.len));
+	if (params.p == NULL || params.len == 0)
+		params = SG_STR_NULL;
+	p = params.p;
+	end = params.p ? params.p + params.len : NULL;
+	while (p && p < end) {
+		const char *q = p + 1, *stop;
+		size_t n;
+
+		stop = memchr(q, ';', (size_t)(end - q));
+		if (stop == NULL)
+			stop = end;
+		n = (size_t)(stop - p);
+		/* Drop received/rport; they are rewritten below. */
+		{
+			struct sg_str one = sg_str_trim(sg_str_make(q, (size_t)(stop - q)));
+			const char *eq = memchr(one.p, '=', one.len);
+			struct sg_str name = sg_str_trim(sg_str_make(one.p,
+			    eq ? (size_t)(eq - one.p) : one.len));
+
+			if (!sg_str_caseeq_lit(name, "received") &&
+			    !sg_str_caseeq_lit(name, "rport"))
+				ob_put(b, p, n);
+		}
+		p = stop;
+	}
+	if (sg_sip_param_get(v.params, "rport", &val))
+		ob_printf(b, ";rport=%u",
+		    sg_addr_port((const struct sockaddr *)&src->addr));
+	if (!sg_str_caseeq_lit(v.host, h) || sg_sip_param_get(v.params,
+	    "rport", &val))
+		ob_printf(b, ";received=%s", h);
+}
+
+static void branch_hash(struct sg_svc *svc, const struct sg_sip_msg *m,
+			const struct sg_src *src, char out[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	const struct sg_sip_hdr *vh = sg_sip_hdr_find(m, SG_SIP_HDR_VIA);
+	struct sg_str rest, top = SG_STR_NULL;
+	struct sg_sip_via v;
+	gnutls_hmac_hd_t h;
+	uint8_t d[32];
+	char side = src->side == SG_SIDE_INSIDE ? 'i' : 'o';
+	unsigned i;
+
+	if (vh) {
+		rest = vh->value;
+		sg_sip_list_next(&rest, &top);
+	}
+	if (gnutls_hmac_init(&h, GNUTLS_MAC_SHA256, svc->gw->token_key.k,
+	    sizeof(svc->gw->token_key.k)) < 0) {
+		memset(out, '0', 16);
+		out[16] = '\0';
+		return;
+	}
+	gnutls_hmac(h, &side, 1);
+	if (top.len && sg_sip_via_parse(top, &v) == 0 && v.branch.len > 7 &&
+	    memcmp(v.branch.p, SG_BRANCH_MAGIC, 7) == 0) {
+		/* RFC 3261 §16.11: derive from the incoming branch. */
+		gnutls_hmac(h, v.branch.p, v.branch.len);
+		gnutls_hmac(h, v.host.p, v.host.len);
+		gnutls_hmac(h, &v.port, sizeof(v.port));
+	} else {
+		/* RFC 2543 peers: the fields that identify the transaction. */
+		const struct sg_sip_hdr *f = sg_sip_hdr_find(m, SG_SIP_HDR_FROM);
+		const struct sg_sip_hdr *t = sg_sip_hdr_find(m, SG_SIP_HDR_TO);
+
+		gnutls_hmac(h, m->ruri.p, m->ruri.len);
+		gnutls_hmac(h, m->call_id.p, m->call_id.len);
+		gnutls_hmac(h, &m->cseq_num, sizeof(m->cseq_num));
+		if (f)
+			gnutls_hmac(h, f->value.p, f->value.len);
+		if (t)
+			gnutls_hmac(h, t->value.p, t->value.len);
+		gnutls_hmac(h, top.p, top.len);
+	}
+	gnutls_hmac_deinit(h, d);
+	for (i = 0; i < 8; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+/* RFC 3261 §16.3 step 4: our Via with the branch we would use = loop. */
+static bool is_loop(const struct sg_sip_msg *m, const char *branch)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nhdrs; i++) {
+		struct sg_str rest, elem;
+		struct sg_sip_via v;
+
+		if (m->hdrs[i].id != SG_SIP_HDR_VIA)
+			continue;
+		rest = m->hdrs[i].value;
+		while (sg_sip_list_next(&rest, &elem))
+			if (sg_sip_via_parse(elem, &v) == 0 &&
+			    v.branch.len == strlen(branch) &&
+			    memcmp(v.branch.p, branch, v.branch.len) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* RFC 5923: remember that this TLS connection reaches the Via's sent-by. */
+static void learn_alias(struct sg_svc *svc, const struct sg_sip_msg *m,
+			const struct sg_src *src)
+{
+	const struct sg_sip_hdr *vh = sg_sip_hdr_find(m, SG_SIP_HDR_VIA);
+	struct sg_str rest, top, val;
+	struct sg_sip_via v;
+	struct sockaddr_storage a;
+	char host[64];
+
+	if (src->conn == NULL || vh == NULL)
+		return;
+	rest = vh->value;
+	if (!sg_sip_list_next(&rest, &top) || sg_sip_via_parse(top, &v) < 0 ||
+	    !sg_sip_param_get(v.params, "alias", &val) ||
+	    v.host.len >= sizeof(host))
+		return;
+	memcpy(host, v.host.p, v.host.len);
+	host[v.host.len] = '\0';
+	if (sg_addr_parse(host, v.port ? v.port : 5061, &a) < 0)
+		return;
+	/* Only an alias on the address the connection comes from. */
+	sg_addr_host((const struct sockaddr *)&src->addr, host, sizeof(host));
+	if (!sg_str_caseeq_lit(v.host, host))
+		return;
+	if (!sg_addr_eq((const struct sockaddr *)&src->conn->alias,
+	    (const struct sockaddr *)&a))
+		log_debug("%s: connection %llu is an alias for port %u",
+		    svc->cfg->name, (unsigned long long)src->conn->id,
+		    sg_addr_port((const struct sockaddr *)&a));
+	src->conn->alias = a;
+}
+
+/* Contacts and flow tokens. */
+
+static bool is_register(const struct sg_sip_msg *m)
+{
+	return sg_str_caseeq_lit(m->is_request ? m->method : m->cseq_method,
+	    "REGISTER");
+}
+
+/*
+ * Replace one Contact element's URI by a flow token URI on side `to`,
+ * keeping display name and header parameters (expires, q, +sip.instance).
+ */
+static int ob_contact_token(struct sg_svc *svc, struct ob *b,
+			    struct sg_str elem, const struct sg_src *src,
+			    enum sg_side to, const struct sg_conn *out_conn)
+{
+	struct sg_sip_naddr na;
+	struct sg_token t;
+	char tok[SG_TOKEN_MAX + 1];
+	char host[256];
+	uint16_t port;
+	int rc;
+
+	if (sg_sip_naddr_parse(elem, &na) < 0 || na.uri.len > SG_TOKEN_MAX_URI)
+		return -EINVAL;
+	if (na.uri.len == 1 && na.uri.p[0] == '*') {
+		ob_str(b, elem);
+		return 0;
+	}
+	memset(&t, 0, sizeof(t));
+	t.kind = src->kind;
+	t.addr = src->addr;
+	memcpy(t.uri, na.uri.p, na.uri.len);
+	t.uri[na.uri.len] = '\0';
+	if ((rc = sg_token_encode(&svc->gw->token_key, &t, tok,
+	    sizeof(tok))) < 0)
+		return rc;
+	adv_addr(svc, to, out_conn, host, sizeof(host), &port);
+	if (na.display.len) {
+		ob_str(b, na.display);
+		ob_cstr(b, " ");
+	}
+	ob_printf(b, "<sip:%s@", tok);
+	ob_hostport(b, host, port);
+	if (to == SG_SIDE_OUTSIDE)
+		ob_cstr(b, ";transport=tls");
+	else if (svc->inside_kind == SG_XPORT_TCP)
+		ob_cstr(b, ";transport=tcp");
+	ob_cstr(b, ">");
+	ob_str(b, na.params);
+	return 0;
+}
+
+/* In a REGISTER response: give the phone back the Contact it sent. */
+static void ob_contact_untoken(struct sg_svc *svc, struct ob *b,
+			       struct sg_str elem)
+{
+	struct sg_sip_naddr na;
+	struct sg_sip_uri u;
+	struct sg_token t;
+
+	if (sg_sip_naddr_parse(elem, &na) == 0 &&
+	    sg_sip_uri_parse(na.uri, &u) == 0 && sg_token_is_token(u.user) &&
+	    sg_token_decode(&svc->gw->token_key, u.user, &t) == 0) {
+		if (na.display.len) {
+			ob_str(b, na.display);
+			ob_cstr(b, " ");
+		}
+		ob_printf(b, "<%s>", t.uri);
+		ob_str(b, na.params);
+		return;
+	}
+	ob_str(b, elem);
+}
+
+/* Requests. */
+
+struct route_plan {
+	struct sg_dest dest;
+	unsigned routes_popped;		/* our Route entries to remove */
+	bool new_ruri;
+	char ruri[SG_TOKEN_MAX_URI + 1];
+	bool record_route;
+};
+
+static bool creates_dialog(const struct sg_sip_msg *m)
+{
+	const struct sg_sip_hdr *to = sg_sip_hdr_find(m, SG_SIP_HDR_TO);
+	struct sg_sip_naddr na;
+	struct sg_str tag;
+
+	if (to && sg_sip_naddr_parse(to->value, &na) == 0 &&
+	    sg_sip_param_get(na.params, "tag", &tag))
+		return false;
+	return sg_str_caseeq_lit(m->method, "INVITE") ||
+	    sg_str_caseeq_lit(m->method, "SUBSCRIBE") ||
+	    sg_str_caseeq_lit(m->method, "REFER") ||
+	    sg_str_caseeq_lit(m->method, "NOTIFY");
+}
+
+/* The first Route element after skipping n of them, if any. */
+static bool route_elem(const struct sg_sip_msg *m, unsigned skip,
+		       struct sg_str *out)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < m->nhdrs; i++) {
+		struct sg_str rest, elem;
+
+		if (m->hdrs[i].id != SG_SIP_HDR_ROUTE)
+			continue;
+		rest = m->hdrs[i].value;
+		while (sg_sip_list_next(&rest, &elem))
+			if (k++ == skip) {
+				*out = elem;
+				return true;
+			}
+	}
+	return false;
+}
+
+/*
+ * Decide where a request goes (RFC 3261 §16.4-16.6 for a proxy with two
+ * sides). Returns 0, or a SIP status code to answer with.
+ */
+static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
+			     const struct sg_src *src, struct route_plan *rp,
+			     const char **why)
+{
+	enum sg_side to = src->side == SG_SIDE_INSIDE ? SG_SIDE_OUTSIDE :
+	    SG_SIDE_INSIDE;
+	struct sg_str elem;
+	struct sg_sip_naddr na;
+	struct sg_sip_uri ru;
+
+	memset(rp, 0, sizeof(*rp));
+	/* RFC 3261 §16.4: pop the Route entries that name us. */
+	while (route_elem(m, rp->routes_popped, &elem) &&
+	    sg_sip_naddr_parse(elem, &na) == 0 && uri_is_ours(svc, na.uri))
+		rp->routes_popped++;
+	rp->record_route = creates_dialog(m);
+
+	if (route_elem(m, rp->routes_popped, &elem)) {
+		/* Loose routing to the next proxy on the other side. */
+		if (sg_sip_naddr_parse(elem, &na) < 0 ||
+		    uri_to_dest(svc, to, na.uri, &rp->dest) < 0) {
+			*why = "cannot route to the next Route entry";
+			return 404;
+		}
+		return 0;
+	}
+	if (sg_sip_uri_parse(m->ruri, &ru) < 0) {
+		*why = "bad Request-URI";
+		return 400;
+	}
+	if (sg_token_is_token(ru.user)) {
+		struct sg_token t;
+		enum sg_side flow_side;
+		int rc;
+
+		rc = sg_token_decode(&svc->gw->token_key, ru.user, &t);
+		if (rc < 0) {
+			svc->st.token_bad++;
+			*why = rc == -EPERM ? "forged flow token" :
+			    "malformed flow token";
+			return 403;
+		}
+		flow_side = t.kind == SG_XPORT_TLS ? SG_SIDE_OUTSIDE :
+		    SG_SIDE_INSIDE;
+		if (flow_side != to) {
+			svc->st.token_bad++;
+			*why = "flow token for the side the request came from";
+			return 403;
+		}
+		rp->new_ruri = true;
+		snprintf(rp->ruri, sizeof(rp->ruri), "%s", t.uri);
+		rp->dest.side = to;
+		rp->dest.kind = t.kind;
+		rp->dest.addr = t.addr;
+		if (t.kind == SG_XPORT_UDP)
+			return 0;
+		rp->dest.conn = sg_xport_find_conn(svc, to,
+		    (const struct sockaddr *)&t.addr);
+		if (rp->dest.conn)
+			return 0;
+		if (t.kind == SG_XPORT_TCP) {
+			svc->st.token_bad++;
+			*why = "the phone's TCP connection is gone";
+			return 430;	/* RFC 5626 §5.3 Flow Failed */
+		}
+		/* TLS flow gone: reach the Contact it replaced instead. */
+		if (uri_to_dest(svc, to, sg_str_make(t.uri, strlen(t.uri)),
+		    &rp->dest) < 0) {
+			*why = "flow gone and its Contact is not reachable";
+			return 430;
+		}
+		return 0;
+	}
+	if (rp->routes_popped > 0 || (src->side == SG_SIDE_OUTSIDE &&
+	    !svc->has_connect[to] && !uri_is_ours(svc, m->ruri))) {
+		/* In-dialog: the Request-URI is the remote target. */
+		if (rp->routes_popped == 0) {
+			*why = "no route on the inside for this Request-URI";
+			return 404;
+		}
+		if (uri_to_dest(svc, to, m->ruri, &rp->dest) < 0) {
+			*why = "cannot reach the Request-URI";
+			return 404;
+		}
+		return 0;
+	}
+	if (!svc->has_connect[to]) {
+		*why = "no connect on that side and no flow token";
+		return 404;
+	}
+	rp->dest.side = to;
+	rp->dest.kind = svc->connect_kind[to];
+	rp->dest.addr = svc->connect_addr[to];
+	if (to == SG_SIDE_OUTSIDE)
+		rp->dest.conn = svc->link;
+	return 0;
+}
+
+static void ob_record_route(struct sg_svc *svc, struct ob *b,
+			    enum sg_side side, const struct sg_conn *conn,
+			    enum sg_xport_kind kind)
+{
+	char host[256];
+	uint16_t port;
+
+	adv_addr(svc, side, conn, host, sizeof(host), &port);
+	ob_cstr(b, "<sip:");
+	ob_hostport(b, host, port);
+	if (side == SG_SIDE_OUTSIDE)
+		ob_cstr(b, ";transport=tls");
+	else if (kind == SG_XPORT_TCP)
+		ob_cstr(b, ";transport=tcp");
+	ob_cstr(b, ";lr>");
+}
+
+static void forward_request(struct sg_svc *svc, const struct sg_src *src,
+			    struct sg_sip_msg *m)
+{
+	struct route_plan rp;
+	const char *why = NULL;
+	const struct sg_conn *oc;
+	char branch[17], host[256], a[64];
+	struct ob b;
+	uint16_t port;
+	unsigned i, code, routes_left;
+	bool first_via = true, has_mf = false, reg;
+	int rc;
+
+	if (m->max_forwards == 0) {
+		svc->st.too_many_hops++;
+		reply(svc, src, m, 483, "Too Many Hops", NULL);
+		return;
+	}
+	if (sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE)) {
+		char extra[512];
+		const struct sg_sip_hdr *pr =
+		    sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE);
+
+		/* RFC 3261 §16.3 step 5: we support no proxy extensions. */
+		snprintf(extra, sizeof(extra), "Unsupported: %.*s\r\n",
+		    (int)SG_MIN(pr->value.len, 400), pr->value.p);
+		reply(svc, src, m, 420, "Bad Extension", extra);
+		return;
+	}
+	branch_hash(svc, m, src, branch);
+	{
+		char full[64];
+
+		snprintf(full, sizeof(full), "%s%c%s", SG_BRANCH_TAG,
+		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch);
+		if (is_loop(m, full)) {
+			svc->st.loops++;
+			reply(svc, src, m, 482, "Loop Detected", NULL);
+			return;
+		}
+	}
+	if (src->kind == SG_XPORT_TLS)
+		learn_alias(svc, m, src);
+	if ((code = plan_request(svc, m, src, &rp, &why)) != 0) {
+		log_info("%s: %.*s from %s %s refused with %u: %s",
+		    svc->cfg->name, SG_STR_FMT(m->method), side_name(src->side),
+		    sg_addr_str((const struct sockaddr *)&src->addr, a,
+		    sizeof(a)), code, why);
+		reply(svc, src, m, code, code == 403 ? "Forbidden" :
+		    code == 404 ? "Not Found" : code == 430 ? "Flow Failed" :
+		    code == 400 ? "Bad Request" : "Service Unavailable", NULL);
+		return;
+	}
+	/* The connection the message will leave on, for our addresses. */
+	oc = rp.dest.conn;
+	if (oc == NULL && rp.dest.kind != SG_XPORT_UDP)
+		oc = sg_xport_find_conn(svc, rp.dest.side,
+		    (const struct sockaddr *)&rp.dest.addr);
+	reg = is_register(m);
+
+	ob_init(&b, out_scratch, sizeof(out_scratch));
+	/* Request line. */
+	ob_str(&b, m->method);
+	ob_cstr(&b, " ");
+	if (rp.new_ruri)
+		ob_cstr(&b, rp.ruri);
+	else
+		ob_str(&b, m->ruri);
+	ob_cstr(&b, " SIP/2.0\r\n");
+	/* Our Via (RFC 3261 §16.6 step 8), RFC 5923 alias on TLS. */
+	adv_addr(svc, rp.dest.side, oc, host, sizeof(host), &port);
+	ob_printf(&b, "Via: SIP/2.0/%s ", xport_via_name(rp.dest.kind));
+	ob_hostport(&b, host, port);
+	ob_printf(&b, ";branch=%s%c%s;rport%s\r\n", SG_BRANCH_TAG,
+	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch,
+	    rp.dest.kind == SG_XPORT_TLS && svc->adv_port[SG_SIDE_OUTSIDE] ?
+	    ";alias" : "");
+	/* RFC 5658 double Record-Route: the far side's URI on top. */
+	if (rp.record_route) {
+		ob_cstr(&b, "Record-Route: ");
+		ob_record_route(svc, &b, rp.dest.side, oc, rp.dest.kind);
+		ob_cstr(&b, ", ");
+		ob_record_route(svc, &b, src->side, src->conn, src->kind);
+		ob_cstr(&b, "\r\n");
+	}
+	routes_left = rp.routes_popped;
+	for (i = 0; i < m->nhdrs; i++) {
+		const struct sg_sip_hdr *h = &m->hdrs[i];
+		struct sg_str rest, elem;
+		bool any;
+
+		switch (h->id) {
+		case SG_SIP_HDR_VIA:
+			if (!first_via) {
+				ob_str(&b, h->raw);
+				break;
+			}
+			first_via = false;
+			rest = h->value;
+			if (!sg_sip_list_next(&rest, &elem))
+				break;
+			ob_cstr(&b, "Via: ");
+			ob_top_via_fixed(&b, elem, src);
+			while (sg_sip_list_next(&rest, &elem)) {
+				ob_cstr(&b, ", ");
+				ob_str(&b, elem);
+			}
+			ob_cstr(&b, "\r\n");
+			break;
+		case SG_SIP_HDR_ROUTE:
+			if (routes_left == 0) {
+				ob_str(&b, h->raw);
+				break;
+			}
+			rest = h->value;
+			any = false;
+			while (sg_sip_list_next(&rest, &elem)) {
+				if (routes_left > 0) {
+					routes_left--;
+					continue;
+				}
+				ob_cstr(&b, any ? ", " : "Route: ");
+				ob_str(&b, elem);
+				any = true;
+			}
+			if (any)
+				ob_cstr(&b, "\r\n");
+			break;
+		case SG_SIP_HDR_MAX_FORWARDS:
+			if (!has_mf)
+				ob_printf(&b, "Max-Forwards: %d\r\n",
+				    m->max_forwards - 1);
+			has_mf = true;
+			break;
+		case SG_SIP_HDR_CONTACT:
+			if (!reg) {
+				ob_str(&b, h->raw);
+				break;
+			}
+			rest = h->value;
+			any = false;
+			while (sg_sip_list_next(&rest, &elem)) {
+				ob_cstr(&b, any ? ", " : "Contact: ");
+				if (ob_contact_token(svc, &b, elem, src,
+				    rp.dest.side, oc) < 0) {
+					reply(svc, src, m, 400, "Bad Request",
+					    "Warning: 399 sipsgate \"bad or"
+					    " too long Contact\"\r\n");
+					return;
+				}
+				any = true;
+			}
+			ob_cstr(&b, "\r\n");
+			break;
+		case SG_SIP_HDR_CONTENT_LENGTH:
+			break;		/* written below, from the body */
+		default:
+			ob_str(&b, h->raw);
+			break;
+		}
+	}
+	if (!has_mf)
+		ob_cstr(&b, "Max-Forwards: 70\r\n");
+	ob_printf(&b, "Content-Length: %zu\r\n\r\n", m->body.len);
+	ob_str(&b, m->body);
+	if (b.overflow) {
+		reply(svc, src, m, 513, "Message Too Large", NULL);
+		return;
+	}
+	if (log_debug_enabled())
+		log_debug("%s: %.*s %s -> %s %s", svc->cfg->name,
+		    SG_STR_FMT(m->method), side_name(src->side),
+		    side_name(rp.dest.side), sg_addr_str(
+		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)));
+	if ((rc = sg_xport_send(svc, &rp.dest, b.p, b.len)) < 0) {
+		log_info("%s: %.*s to %s: %s", svc->cfg->name,
+		    SG_STR_FMT(m->method), sg_addr_str(
+		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)),
+		    strerror(-rc));
+		reply(svc, src, m, 503, "Service Unavailable", NULL);
+	}
+}
+
+/* Responses. */
+
+/* Where a response goes: the Via below ours (RFC 3261 §18.2.2, 3581). */
+static int response_dest(struct sg_svc *svc, struct sg_str via,
+			 enum sg_side side, struct sg_dest *d)
+{
+	struct sg_sip_via v;
+	struct sg_str val;
+	char host[64];
+	uint32_t port = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (sg_sip_via_parse(via, &v) < 0)
+		return -EINVAL;
+	d->side = side;
+	if (side == SG_SIDE_OUTSIDE)
+		d->kind = SG_XPORT_TLS;
+	else if (sg_str_caseeq_lit(v.transport, "TCP"))
+		d->kind = SG_XPORT_TCP;
+	else
+		d->kind = SG_XPORT_UDP;
+	if (sg_sip_param_get(v.params, "received", &val) && val.len > 0 &&
+	    val.len < sizeof(host)) {
+		memcpy(host, val.p, val.len);
+		host[val.len] = '\0';
+	} else if (v.host.len < sizeof(host)) {
+		memcpy(host, v.host.p, v.host.len);
+		host[v.host.len] = '\0';
+	} else {
+		return -EINVAL;
+	}
+	if (sg_sip_param_get(v.params, "rport", &val) && val.len > 0)
+		sg_str_to_u32(val, &port);
+	if (port == 0 || port > 65535)
+		port = v.port ? v.port : d->kind == SG_XPORT_TLS ? 5061 : 5060;
+	if (sg_addr_parse(host, (uint16_t)port, &d->addr) < 0) {
+		struct sg_dest alt;
+
+		/* A name in sent-by without received: only the connect. */
+		if (uri_to_dest(svc, side, sg_str_make(host, strlen(host)),
+		    &alt) < 0)
+			return -EHOSTUNREACH;
+		d->addr = alt.addr;
+	}
+	if (d->kind != SG_XPORT_UDP)
+		d->conn = sg_xport_find_conn(svc, side,
+		    (const struct sockaddr *)&d->addr);
+	return 0;
+}
+
+static void forward_response(struct sg_svc *svc, const struct sg_src *src,
+			     struct sg_sip_msg *m)
+{
+	const struct sg_sip_hdr *vh = sg_sip_hdr_find(m, SG_SIP_HDR_VIA);
+	struct sg_str rest, top, next = SG_STR_NULL, elem;
+	struct sg_sip_via v;
+	struct sg_dest d;
+	enum sg_side side;
+	struct ob b;
+	unsigned i, vias_seen = 0;
+	bool reg = is_register(m);
+	char a[64];
+	int rc;
+
+	rest = vh ? vh->value : SG_STR_NULL;
+	if (vh == NULL || !sg_sip_list_next(&rest, &top) ||
+	    sg_sip_via_parse(top, &v) < 0 ||
+	    v.branch.len < sizeof(SG_BRANCH_TAG) ||
+	    memcmp(v.branch.p, SG_BRANCH_TAG, sizeof(SG_BRANCH_TAG) - 1) != 0) {
+		svc->st.parse_err++;
+		log_info("%s: dropped %u response from %s: top Via is not ours",
+		    svc->cfg->name, m->status, side_name(src->side));
+		return;
+	}
+	side = v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'i' ? SG_SIDE_INSIDE :
+	    SG_SIDE_OUTSIDE;
+	/* The next Via: in the same header or a later one. */
+	if (!sg_sip_list_next(&rest, &next)) {
+		for (i = 0; i < m->nhdrs; i++) {
+			if (m->hdrs[i].id != SG_SIP_HDR_VIA ||
+			    &m->hdrs[i] == vh)
+				continue;
+			rest = m->hdrs[i].value;
+			if (sg_sip_list_next(&rest, &next))
+				break;
+		}
+	}
+	if (next.len == 0 || response_dest(svc, next, side, &d) < 0) {
+		svc->st.parse_err++;
+		log_info("%s: dropped %u response: no usable Via below ours",
+		    svc->cfg->name, m->status);
+		return;
+	}
+	(void)src;
+	ob_init(&b, out_scratch, sizeof(out_scratch));
+	ob_str(&b, m->start_line);
+	ob_cstr(&b, "\r\n");
+	for (i = 0; i < m->nhdrs; i++) {
+		const struct sg_sip_hdr *h = &m->hdrs[i];
+		bool any = false;
+
+		if (h->id == SG_SIP_HDR_VIA && ++vias_seen == 1) {
+			rest = h->value;
+			sg_sip_list_next(&rest, &elem);	/* ours: popped */
+			while (sg_sip_list_next(&rest, &elem)) {
+				ob_cstr(&b, any ? ", " : "Via: ");
+				ob_str(&b, elem);
+				any = true;
+			}
+			if (any)
+				ob_cstr(&b, "\r\n");
+		} else if (h->id == SG_SIP_HDR_CONTACT && reg) {
+			rest = h->value;
+			while (sg_sip_list_next(&rest, &elem)) {
+				ob_cstr(&b, any ? ", " : "Contact: ");
+				ob_contact_untoken(svc, &b, elem);
+				any = true;
+			}
+			ob_cstr(&b, "\r\n");
+		} else if (h->id != SG_SIP_HDR_CONTENT_LENGTH) {
+			ob_str(&b, h->raw);
+		}
+	}
+	ob_printf(&b, "Content-Length: %zu\r\n\r\n", m->body.len);
+	ob_str(&b, m->body);
+	if (b.overflow) {
+		svc->st.send_fail++;
+		return;
+	}
+	if ((rc = sg_xport_send(svc, &d, b.p, b.len)) < 0)
+		log_info("%s: %u response to %s: %s", svc->cfg->name,
+		    m->status, sg_addr_str((const struct sockaddr *)&d.addr,
+		    a, sizeof(a)), strerror(-rc));
+}
+
+void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
+		     size_t len)
+{
+	struct sg_sip_msg *m = &msg_scratch;
+	struct sg_perr err = { 0, NULL };
+	int rc;
+
+	rc = sg_sip_parse(m, buf, len, src->kind != SG_XPORT_UDP, &err);
+	if (rc < 0) {
+		svc->st.parse_err++;
+		reply_unparsed(svc, src, buf, len, rc, &err);
+		return;
+	}
+	if (m->is_request)
+		forward_request(svc, src, m);
+	else
+		forward_response(svc, src, m);
+}
+
+/*
+ * A request we forwarded could not be delivered (connect or handshake
+ * failed): answer it with 503 as if the next hop had, so the sender learns
+ * at once (RFC 3261 §16.7 step 6 for a lost target).
+ */
+void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
+{
+	struct sg_sip_msg *m = &msg_scratch;
+	struct sg_perr err;
+	struct sg_src src;
+	char rbuf[8192];
+	struct ob b;
+	unsigned i;
+
+	if (len > SG_SIP_MAX_MSG)
+		return;
+	memcpy(copy_scratch, buf, len);
+	if (sg_sip_parse(m, copy_scratch, len, true, &err) < 0 ||
+	    !m->is_request || sg_str_caseeq_lit(m->method, "ACK"))
+		return;
+	ob_init(&b, rbuf, sizeof(rbuf));
+	ob_cstr(&b, "SIP/2.0 503 Service Unavailable\r\n");
+	for (i = 0; i < m->nhdrs; i++) {
+		switch (m->hdrs[i].id) {
+		case SG_SIP_HDR_VIA:
+		case SG_SIP_HDR_FROM:
+		case SG_SIP_HDR_TO:
+		case SG_SIP_HDR_CALL_ID:
+		case SG_SIP_HDR_CSEQ:
+			ob_str(&b, m->hdrs[i].raw);
+			break;
+		default:
+			break;
+		}
+	}
+	ob_cstr(&b, "Retry-After: 5\r\nServer: sipsgate\r\n"
+	    "Content-Length: 0\r\n\r\n");
+	if (b.overflow)
+		return;
+	memset(&src, 0, sizeof(src));
+	svc->st.local_replies++;
+	if (sg_sip_parse(m, b.p, b.len, true, &err) == 0)
+		forward_response(svc, &src, m);
+}
+
+int sg_proxy_check(struct sg_svc *svc, FILE *errf)
+{
+	if (svc->adv_host[SG_SIDE_INSIDE][0] == '\0') {
+		fprintf(errf, "%s: the inside address is unknown (accept is a"
+		    " wildcard): set sip-inside = ADDRESS\n", svc->cfg->name);
+		return -EINVAL;
+	}
+	return 0;
+}

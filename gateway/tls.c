@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tls.c: GnuTLS credentials, checks and per-handshake verification for the
+ * outside side (RFC 3261 §26, RFC 5922 name checks, DESIGN §6 verify
+ * matrix, SPKI SHA-256 pins). Never lets an unverified peer through when
+ * verify = require; never logs key material.
+ */
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "tls.h"
+
+static void fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/*
+ * A private key must be readable by its owner only: anyone else who can
+ * read it can impersonate the gateway. Say exactly how to fix it.
+ */
+int sg_tls_check_key_file(const char *path, FILE *errf)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fprintf(errf, "key %s: cannot read: %s\n", path,
+		    strerror(errno));
+		return -errno;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		fprintf(errf, "key %s: readable by group or others (mode %04o);"
+		    " refusing to use it. Fix: chmod 600 %s && chown root:root"
+		    " %s\n", path, (unsigned)(st.st_mode & 07777), path, path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Report a certificate outside its validity period with both dates. */
+int sg_tls_check_cert_file(const char *path, FILE *errf)
+{
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned ncrt = 0, i;
+	gnutls_datum_t d = { NULL, 0 };
+	char a[40], b[40], n[40];
+	time_t now = time(NULL);
+	int rc = 0, r;
+
+	if ((r = gnutls_load_file(path, &d)) < 0) {
+		fprintf(errf, "certificate %s: cannot read: %s\n", path,
+		    gnutls_strerror(r));
+		return -ENOENT;
+	}
+	r = gnutls_x509_crt_list_import2(&crts, &ncrt, &d, GNUTLS_X509_FMT_PEM,
+	    0);
+	gnutls_free(d.data);
+	if (r < 0 || ncrt == 0) {
+		fprintf(errf, "certificate %s: not a PEM certificate: %s\n",
+		    path, gnutls_strerror(r));
+		return -EINVAL;
+	}
+	/* The leaf decides whether we can serve at all. */
+	{
+		time_t act = gnutls_x509_crt_get_activation_time(crts[0]);
+		time_t exp = gnutls_x509_crt_get_expiration_time(crts[0]);
+
+		fmt_time(act, a, sizeof(a));
+		fmt_time(exp, b, sizeof(b));
+		fmt_time(now, n, sizeof(n));
+		if (now < act) {
+			fprintf(errf, "certificate %s: not yet valid: valid from"
+			    " %s until %s, local clock is %s (check NTP)\n",
+			    path, a, b, n);
+			rc = -EKEYREJECTED;
+		} else if (now > exp) {
+			fprintf(errf, "certificate %s: expired: valid from %s"
+			    " until %s, local clock is %s\n", path, a, b, n);
+			rc = -EKEYEXPIRED;
+		}
+	}
+	for (i = 0; i < ncrt; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	return rc;
+}
+
+/* SHA-256 over the DER SubjectPublicKeyInfo (the HPKP/stunnel pin). */
+static int spki_sha256(const gnutls_datum_t *der, uint8_t out[32])
+{
+	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pk;
+	gnutls_datum_t spki = { NULL, 0 };
+	int rc = -EINVAL;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -ENOMEM;
+	if (gnutls_pubkey_init(&pk) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return -ENOMEM;
+	}
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_pubkey_import_x509(pk, crt, 0) >= 0 &&
+	    gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &spki) >= 0 &&
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, out) >= 0)
+		rc = 0;
+	gnutls_free(spki.data);
+	gnutls_pubkey_deinit(pk);
+	gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+static void peer_subject(const gnutls_datum_t *der, char *buf, size_t len)
+{
+	gnutls_x509_crt_t crt;
+	size_t n = len;
+
+	buf[0] = '\0';
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_x509_crt_get_dn(crt, buf, &n) < 0)
+		buf[0] = '\0';
+	gnutls_x509_crt_deinit(crt);
+}
+
+/*
+ * Called by GnuTLS inside the handshake, after the peer's certificate
+ * message. Returning non-zero aborts the handshake with an alert.
+ */
+static int verify_cb(gnutls_session_t s)
+{
+	struct sg_tls_peer *peer = gnutls_session_get_ptr(s);
+	struct sg_tls_ctx *ctx = peer->ctx;
+	const struct sg_cfg_service *cfg = ctx->cfg;
+	const gnutls_datum_t *chain;
+	unsigned nchain = 0, status = 0, i;
+	gnutls_typed_vdata_st vdata[2];
+	unsigned nvdata = 0;
+	gnutls_datum_t txt = { NULL, 0 };
+	uint8_t pin[32];
+	char subj[200];
+	int r;
+
+	if (cfg->verify == SG_VERIFY_NONE && cfg->npins == 0)
+		return 0;		/* encryption only */
+	chain = gnutls_certificate_get_peers(s, &nchain);
+	if (chain == NULL || nchain == 0) {
+		if (peer->server && cfg->verify != SG_VERIFY_REQUIRE &&
+		    cfg->npins == 0)
+			return 0;	/* nothing presented, none required */
+		snprintf(peer->fail, sizeof(peer->fail),
+		    "peer presented no certificate (verify = %s)",
+		    cfg->verify == SG_VERIFY_REQUIRE ? "require" : "optional");
+		return -1;
+	}
+	peer_subject(&chain[0], subj, sizeof(subj));
+	if (cfg->npins > 0) {
+		if (spki_sha256(&chain[0], pin) < 0) {
+			snprintf(peer->fail, sizeof(peer->fail),
+			    "cannot hash the public key of '%s'", subj);
+			return -1;
+		}
+		for (i = 0; i < cfg->npins; i++)
+			if (memcmp(pin, cfg->pins[i], 32) == 0)
+				break;
+		if (i == cfg->npins) {
+			snprintf(peer->fail, sizeof(peer->fail),
+			    "certificate '%s' matches no pin-sha256", subj);
+			return -1;
+		}
+		if (cfg->ca[0] == '\0')
+			return 0;	/* pinned instead of a CA */
+	}
+	if (cfg->verify == SG_VERIFY_NONE)
+		return 0;
+	/* RFC 5922 §7: the client checks the server's name. */
+	if (!peer->server && ctx->verify_name[0] != '\0') {
+		vdata[nvdata].type = GNUTLS_DT_DNS_HOSTNAME;
+		vdata[nvdata].data = (unsigned char *)ctx->verify_name;
+		vdata[nvdata].size = 0;
+		nvdata++;
+	} else if (peer->server && cfg->verify_name[0] != '\0') {
+		vdata[nvdata].type = GNUTLS_DT_DNS_HOSTNAME;
+		vdata[nvdata].data = (unsigned char *)(uintptr_t)cfg->verify_name;
+		vdata[nvdata].size = 0;
+		nvdata++;
+	}
+	vdata[nvdata].type = GNUTLS_DT_KEY_PURPOSE_OID;
+	vdata[nvdata].data = (unsigned char *)(uintptr_t)(peer->server ?
+	    GNUTLS_KP_TLS_WWW_CLIENT : GNUTLS_KP_TLS_WWW_SERVER);
+	vdata[nvdata].size = 0;
+	nvdata++;
+	r = gnutls_certificate_verify_peers(s, vdata, nvdata, &status);
+	if (r < 0) {
+		snprintf(peer->fail, sizeof(peer->fail),
+		    "cannot verify '%s': %s", subj, gnutls_strerror(r));
+		return -1;
+	}
+	if (status != 0) {
+		gnutls_certificate_verification_status_print(status,
+		    GNUTLS_CRT_X509, &txt, 0);
+		snprintf(peer->fail, sizeof(peer->fail), "certificate '%s': %s",
+		    subj, txt.data ? (char *)txt.data : "not trusted");
+		gnutls_free(txt.data);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_err(FILE *errf, const char *what, const char *path, int r)
+{
+	fprintf(errf, "%s %s: %s\n", what, path, gnutls_strerror(r));
+	return -EINVAL;
+}
+
+int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
+		   struct sg_tls_ctx **out)
+{
+	struct sg_tls_ctx *ctx;
+	const char *errpos = NULL;
+	unsigned i;
+	int r, rc = 0;
+
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
+		return -ENOMEM;
+	ctx->cfg = cfg;
+	if (cfg->verify_name[0] != '\0') {
+		snprintf(ctx->verify_name, sizeof(ctx->verify_name), "%s",
+		    cfg->verify_name);
+	} else {
+		for (i = 0; i < cfg->nconnect; i++)
+			if (cfg->connect[i].kind == SG_XPORT_TLS)
+				snprintf(ctx->verify_name,
+				    sizeof(ctx->verify_name), "%s",
+				    cfg->connect[i].host);
+	}
+	if ((r = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (cfg->cert[0] != '\0' && cfg->key[0] != '\0') {
+		if ((rc = sg_tls_check_key_file(cfg->key, errf)) < 0 ||
+		    (rc = sg_tls_check_cert_file(cfg->cert, errf)) < 0)
+			goto fail;
+		r = gnutls_certificate_set_x509_key_file(ctx->cred, cfg->cert,
+		    cfg->key, GNUTLS_X509_FMT_PEM);
+		if (r < 0) {
+			rc = load_err(errf, "certificate/key", cfg->cert, r);
+			goto fail;
+		}
+	}
+	if (cfg->ca[0] != '\0') {
+		r = gnutls_certificate_set_x509_trust_file(ctx->cred, cfg->ca,
+		    GNUTLS_X509_FMT_PEM);
+		if (r <= 0) {
+			rc = load_err(errf, "ca", cfg->ca, r < 0 ? r :
+			    GNUTLS_E_NO_CERTIFICATE_FOUND);
+			goto fail;
+		}
+	}
+	if (cfg->crl[0] != '\0') {
+		r = gnutls_certificate_set_x509_crl_file(ctx->cred, cfg->crl,
+		    GNUTLS_X509_FMT_PEM);
+		if (r < 0) {
+			rc = load_err(errf, "crl", cfg->crl, r);
+			goto fail;
+		}
+	}
+	gnutls_certificate_set_verify_function(ctx->cred, verify_cb);
+	r = gnutls_priority_init2(&ctx->prio, cfg->tls_priority[0] ?
+	    cfg->tls_priority : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    &errpos, 0);
+	if (r < 0) {
+		fprintf(errf, "tls-priority '%s': %s near '%s'\n",
+		    cfg->tls_priority, gnutls_strerror(r),
+		    errpos ? errpos : "");
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (gnutls_session_ticket_key_generate(&ctx->ticket_key) < 0) {
+		rc = -EIO;
+		goto fail;
+	}
+	*out = ctx;
+	return 0;
+fail:
+	sg_tls_ctx_free(ctx);
+	return rc;
+}
+
+void sg_tls_ctx_free(struct sg_tls_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	if (ctx->cred)
+		gnutls_certificate_free_credentials(ctx->cred);
+	if (ctx->prio)
+		gnutls_priority_deinit(ctx->prio);
+	if (ctx->ticket_key.data) {
+		gnutls_memset(ctx->ticket_key.data, 0, ctx->ticket_key.size);
+		gnutls_free(ctx->ticket_key.data);
+	}
+	gnutls_free(ctx->resume.data);
+	free(ctx);
+}
+
+int sg_tls_session_new(struct sg_tls_ctx *ctx, bool server,
+		       struct sg_tls_peer *peer, gnutls_session_t *out)
+{
+	const struct sg_cfg_service *cfg = ctx->cfg;
+	gnutls_session_t s;
+	int r;
+
+	peer->ctx = ctx;
+	peer->server = server;
+	peer->fail[0] = '\0';
+	r = gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+	    GNUTLS_NONBLOCK);
+	if (r < 0)
+		return -ENOMEM;
+	if ((r = gnutls_priority_set(s, ctx->prio)) < 0 ||
+	    (r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    ctx->cred)) < 0)
+		goto fail;
+	gnutls_session_set_ptr(s, peer);
+	if (server) {
+		gnutls_certificate_server_set_request(s,
+		    cfg->verify == SG_VERIFY_REQUIRE ? GNUTLS_CERT_REQUIRE :
+		    cfg->verify == SG_VERIFY_OPTIONAL || cfg->npins > 0 ?
+		    GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
+		gnutls_session_ticket_enable_server(s, &ctx->ticket_key);
+	} else {
+		if (ctx->verify_name[0] != '\0')
+			gnutls_server_name_set(s, GNUTLS_NAME_DNS,
+			    ctx->verify_name, strlen(ctx->verify_name));
+		if (ctx->resume.data != NULL)
+			gnutls_session_set_data(s, ctx->resume.data,
+			    ctx->resume.size);
+	}
+	gnutls_handshake_set_timeout(s, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+	*out = s;
+	return 0;
+fail:
+	log_warnx("tls session: %s", gnutls_strerror(r));
+	gnutls_deinit(s);
+	return -EPROTO;
+}
+
+void sg_tls_save_resume(struct sg_tls_ctx *ctx, gnutls_session_t s)
+{
+	gnutls_datum_t d = { NULL, 0 };
+
+	if (gnutls_session_get_data2(s, &d) < 0)
+		return;
+	gnutls_free(ctx->resume.data);
+	ctx->resume = d;
+}
+
+void sg_tls_session_info(gnutls_session_t s, struct sg_tls_info *info)
+{
+	const gnutls_datum_t *chain;
+	unsigned n = 0;
+	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
+	char *d = gnutls_session_get_desc(s);
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->version, sizeof(info->version), "%s", v ? v : "?");
+	snprintf(info->suite, sizeof(info->suite), "%s", d ? d : "?");
+	gnutls_free(d);
+	chain = gnutls_certificate_get_peers(s, &n);
+	if (chain && n > 0)
+		peer_subject(&chain[0], info->peer_subject,
+		    sizeof(info->peer_subject));
+	info->resumed = gnutls_session_is_resumed(s) != 0;
+}

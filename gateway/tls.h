@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tls.h: GnuTLS credentials and sessions for a service's outside side.
+ * Loads and checks certificate, key, CA, CRL and pins; applies the verify
+ * matrix of DESIGN §6 inside the handshake. Errors from GnuTLS are logged
+ * here with gnutls_strerror() and returned as negative errno codes.
+ */
+#ifndef SIPSGATE_GATEWAY_TLS_H
+#define SIPSGATE_GATEWAY_TLS_H
+
+#include <gnutls/gnutls.h>
+#include <stdio.h>
+
+#include "cfg.h"
+
+struct sg_tls_ctx {
+	const struct sg_cfg_service *cfg;
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+	gnutls_datum_t ticket_key;	/* server-side session tickets */
+	gnutls_datum_t resume;		/* last client session, for resumption */
+	char verify_name[256];		/* name the server must carry */
+};
+
+/* What a finished handshake was: for logs and `sipsgate status`. */
+struct sg_tls_info {
+	char version[16];
+	char suite[96];
+	char peer_subject[256];
+	bool resumed;
+};
+
+/*
+ * Load and check the service's credentials. Problems (key readable by
+ * others, certificate expired or not yet valid, unreadable files) are
+ * written to errf with the fix; returns 0 or a negative errno code, and
+ * *out is then a new context (sg_tls_ctx_free releases it).
+ */
+int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
+		   struct sg_tls_ctx **out);
+void sg_tls_ctx_free(struct sg_tls_ctx *ctx);
+/*
+ * Per-connection verification state, embedded in the connection: the
+ * session's user pointer points at it (container_of finds the owner).
+ */
+struct sg_tls_peer {
+	struct sg_tls_ctx *ctx;
+	bool server;
+	char fail[512];		/* why verification failed, for the log */
+};
+
+/* A new session with peer as its user pointer. */
+int sg_tls_session_new(struct sg_tls_ctx *ctx, bool server,
+		       struct sg_tls_peer *peer, gnutls_session_t *out);
+/* Fill info from an established session. */
+void sg_tls_session_info(gnutls_session_t s, struct sg_tls_info *info);
+/* Remember a client session for resumption on the next connection. */
+void sg_tls_save_resume(struct sg_tls_ctx *ctx, gnutls_session_t s);
+/* Check one key file's permissions and a certificate's dates. */
+int sg_tls_check_key_file(const char *path, FILE *errf);
+int sg_tls_check_cert_file(const char *path, FILE *errf);
+
+#endif /* SIPSGATE_GATEWAY_TLS_H */

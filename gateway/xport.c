@@ -1,0 +1,1104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xport.c: sockets of a service (DESIGN §3 transport rules). Inside: UDP
+ * and TCP, accepted only from trusted networks. Outside: TLS only, with
+ * connection reuse in both directions, RFC 5923 aliases, CRLF keep-alives
+ * (RFC 5626 §4.4.1) and a persistent link to the TLS `connect` target that
+ * is re-established at once, then with back-off. Stream framing by
+ * Content-Length (RFC 3261 §18.3).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sip_msg.h"
+#include "xport.h"
+
+#define SG_MAX_PENDING_BYTES (1u << 20)	/* per connection, before ready */
+#define SG_MAX_WRITE_QUEUE (4u << 20)	/* per connection, then close */
+#define SG_MAX_STREAM_BUF (SG_SIP_MAX_MSG + 4096)
+#define SG_LINK_BACKOFF_MAX 30
+
+static char rx_buf[SG_SIP_MAX_MSG + 1];	/* one loop: alloc_cb then read_cb */
+
+static void conn_close(struct sg_conn *c, const char *why);
+static int conn_write_raw(struct sg_conn *c, const char *p, size_t len);
+static void conn_flush_pending(struct sg_conn *c);
+
+static uint64_t now_ms(struct sg_svc *svc)
+{
+	return uv_now(svc->gw->loop);
+}
+
+/* Address helpers. */
+
+int sg_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *out)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+bool sg_addr_eq(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a;
+		const struct sockaddr_in6 *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
+uint16_t sg_addr_port(const struct sockaddr *a)
+{
+	if (a->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)a)->sin_port);
+	if (a->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)a)->sin6_port);
+	return 0;
+}
+
+const char *sg_addr_host(const struct sockaddr *a, char *buf, size_t len)
+{
+	const void *p = NULL;
+
+	if (a->sa_family == AF_INET)
+		p = &((const struct sockaddr_in *)(const void *)a)->sin_addr;
+	else if (a->sa_family == AF_INET6)
+		p = &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr;
+	if (p == NULL || inet_ntop(a->sa_family, p, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+const char *sg_addr_str(const struct sockaddr *a, char *buf, size_t len)
+{
+	char h[INET6_ADDRSTRLEN];
+
+	sg_addr_host(a, h, sizeof(h));
+	if (a->sa_family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", h, sg_addr_port(a));
+	else
+		snprintf(buf, len, "%s:%u", h, sg_addr_port(a));
+	return buf;
+}
+
+/* Buffers. */
+
+static int buf_append(struct sg_buf *b, const char *p, size_t len)
+{
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *n;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		if ((n = realloc(b->p, cap)) == NULL)
+			return -ENOMEM;
+		b->p = n;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+static void buf_consume(struct sg_buf *b, size_t n)
+{
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+}
+
+static void buf_free(struct sg_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* UDP. */
+
+static void udp_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)h;
+	(void)hint;
+	buf->base = rx_buf;
+	buf->len = SG_SIP_MAX_MSG;
+}
+
+static bool is_only_whitespace(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != '\r' && p[i] != '\n' && p[i] != ' ' && p[i] != '\t')
+			return false;
+	return true;
+}
+
+static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+			const struct sockaddr *from, unsigned flags)
+{
+	struct sg_sock *sk = container_of(h, struct sg_sock, h.udp);
+	struct sg_svc *svc = sk->svc;
+	struct sg_src src;
+	char a[64];
+
+	if (n == 0 || from == NULL)
+		return;
+	if (n < 0) {
+		log_warnx("%s: udp receive: %s", svc->cfg->name,
+		    uv_strerror((int)n));
+		return;
+	}
+	if (!sg_cfg_is_trusted(svc->cfg, from)) {
+		svc->st.untrusted_drop++;
+		log_debug("%s: dropped datagram from untrusted %s",
+		    svc->cfg->name, sg_addr_str(from, a, sizeof(a)));
+		return;
+	}
+	if (flags & UV_UDP_PARTIAL) {
+		svc->st.parse_err++;
+		log_warnx("%s: dropped truncated datagram from %s",
+		    svc->cfg->name, sg_addr_str(from, a, sizeof(a)));
+		return;
+	}
+	if (is_only_whitespace(buf->base, (size_t)n))
+		return;			/* keep-alive */
+	memset(&src, 0, sizeof(src));
+	src.side = sk->side;
+	src.kind = SG_XPORT_UDP;
+	memcpy(&src.addr, from, from->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	src.sock = sk;
+	svc->st.msg_in++;
+	sg_proxy_on_msg(svc, &src, buf->base, (size_t)n);
+}
+
+static struct sg_sock *udp_sock_for(struct sg_svc *svc, int family)
+{
+	unsigned i;
+
+	for (i = 0; i < svc->nsocks; i++) {
+		struct sg_sock *sk = &svc->socks[i];
+
+		if (sk->kind == SG_XPORT_UDP && sk->addr.ss_family == family)
+			return sk;
+	}
+	return NULL;
+}
+
+static void udp_on_sent(uv_udp_send_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+static int udp_send(struct sg_svc *svc, const struct sockaddr *to,
+		    const char *p, size_t len)
+{
+	struct sg_sock *sk = udp_sock_for(svc, to->sa_family);
+	uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
+	uv_udp_send_t *req;
+	int rc;
+
+	if (sk == NULL)
+		return -EAFNOSUPPORT;
+	rc = uv_udp_try_send(&sk->h.udp, &b, 1, to);
+	if (rc == (int)len)
+		return 0;
+	if (rc != UV_EAGAIN && rc != UV_ENOSYS)
+		return rc;
+	/* The socket is busy: queue a copy. */
+	if ((req = malloc(sizeof(*req) + len)) == NULL)
+		return -ENOMEM;
+	memcpy(req + 1, p, len);
+	b = uv_buf_init((char *)(req + 1), (unsigned)len);
+	if ((rc = uv_udp_send(req, &sk->h.udp, &b, 1, to, udp_on_sent)) < 0)
+		free(req);
+	return rc;
+}
+
+/* Connections. */
+
+static void conn_link(struct sg_svc *svc, struct sg_conn *c)
+{
+	c->next = svc->conns;
+	c->prev = NULL;
+	if (svc->conns)
+		svc->conns->prev = c;
+	svc->conns = c;
+}
+
+static void conn_unlink(struct sg_svc *svc, struct sg_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (svc->conns == c)
+		svc->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
+bool sg_xport_conn_is_live(struct sg_svc *svc, const struct sg_conn *conn)
+{
+	const struct sg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		if (c == conn)
+			return !c->closing;
+	return false;
+}
+
+struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
+				   const struct sockaddr *addr)
+{
+	struct sg_conn *c, *fallback = NULL;
+
+	for (c = svc->conns; c; c = c->next) {
+		if (c->closing || c->side != side)
+			continue;
+		if (sg_addr_eq((const struct sockaddr *)&c->peer, addr) ||
+		    (c->alias.ss_family &&
+		    sg_addr_eq((const struct sockaddr *)&c->alias, addr))) {
+			if (c->ready)
+				return c;
+			fallback = c;
+		}
+	}
+	return fallback;
+}
+
+static struct sg_conn *conn_new(struct sg_svc *svc, enum sg_xport_kind kind,
+				enum sg_side side, bool outbound)
+{
+	struct sg_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->svc = svc;
+	c->kind = kind;
+	c->side = side;
+	c->outbound = outbound;
+	c->id = ++svc->gw->next_conn_id;
+	c->pending_tail = &c->pending;
+	c->last_rx_ms = now_ms(svc);
+	if (uv_tcp_init(svc->gw->loop, &c->tcp) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->tcp.data = c;
+	uv_tcp_nodelay(&c->tcp, 1);
+	conn_link(svc, c);
+	return c;
+}
+
+static void conn_on_close(uv_handle_t *h)
+{
+	struct sg_conn *c = h->data;
+	struct sg_pending *p, *n;
+
+	for (p = c->pending; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	if (c->tls)
+		gnutls_deinit(c->tls);
+	buf_free(&c->cin);
+	buf_free(&c->in);
+	free(c);
+}
+
+/*
+ * Close a connection: unlink it so no lookup finds it again, report the
+ * messages still waiting for it as failed, then free it after uv_close.
+ */
+static void conn_close(struct sg_conn *c, const char *why)
+{
+	struct sg_svc *svc = c->svc;
+	struct sg_pending *p;
+	char a[64];
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	log_info("%s: %s connection %llu %s %s closed: %s", svc->cfg->name,
+	    c->kind == SG_XPORT_TLS ? "tls" : "tcp",
+	    (unsigned long long)c->id, c->outbound ? "to" : "from",
+	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)), why);
+	if (c->ready && c->kind == SG_XPORT_TLS && svc->st.tls_active > 0)
+		svc->st.tls_active--;
+	if (c->connected && c->kind == SG_XPORT_TCP && svc->st.tcp_active > 0)
+		svc->st.tcp_active--;
+	if (c->tls && c->ready) {
+		if (c->outbound)
+			sg_tls_save_resume(svc->tls, c->tls);
+		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+	}
+	if (svc->link == c) {
+		svc->link = NULL;
+		/* Re-establish at once the first time, then back off. */
+		svc->link_next_try_ms = now_ms(svc) +
+		    (uint64_t)svc->link_backoff_s * 1000;
+		svc->link_backoff_s = svc->link_backoff_s ?
+		    SG_MIN(svc->link_backoff_s * 2, SG_LINK_BACKOFF_MAX) : 1;
+	}
+	conn_unlink(svc, c);
+	for (p = c->pending; p; p = p->next)
+		sg_proxy_on_send_fail(svc, p->data, p->len);
+	uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+}
+
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)h;
+	(void)hint;
+	buf->base = rx_buf;
+	buf->len = sizeof(rx_buf);
+}
+
+/*
+ * Deliver every whole message in c->in to the proxy. CRLFCRLF is a
+ * keep-alive ping, answered with CRLF; a lone CRLF is the pong.
+ */
+static void conn_frame(struct sg_conn *c)
+{
+	struct sg_svc *svc = c->svc;
+	struct sg_src src;
+	ssize_t n;
+	size_t ws;
+
+	memset(&src, 0, sizeof(src));
+	src.side = c->side;
+	src.kind = c->kind;
+	src.addr = c->peer;
+	src.conn = c;
+	while (c->in.len > 0 && !c->closing) {
+		ws = sg_sip_skip_crlf(c->in.p, c->in.len);
+		if (ws > 0) {
+			if (ws >= 4 && memcmp(c->in.p, "\r\n\r\n", 4) == 0) {
+				conn_write_raw(c, "\r\n", 2);
+				svc->st.keepalive_pongs++;
+			}
+			buf_consume(&c->in, ws);
+			continue;
+		}
+		n = sg_sip_frame(c->in.p, c->in.len);
+		if (n == 0) {
+			if (c->in.len > SG_MAX_STREAM_BUF) {
+				svc->st.parse_err++;
+				conn_close(c, "message too large");
+			}
+			return;
+		}
+		if (n < 0) {
+			svc->st.parse_err++;
+			log_warnx("%s: unframeable stream from connection %llu"
+			    " (%s): closing", svc->cfg->name,
+			    (unsigned long long)c->id,
+			    n == -EMSGSIZE ? "message too large" :
+			    "bad or missing Content-Length");
+			conn_close(c, "framing error");
+			return;
+		}
+		svc->st.msg_in++;
+		sg_proxy_on_msg(svc, &src, c->in.p, (size_t)n);
+		if (c->closing)
+			return;
+		buf_consume(&c->in, (size_t)n);
+	}
+}
+
+static void conn_tls_ready(struct sg_conn *c)
+{
+	struct sg_svc *svc = c->svc;
+	char a[64];
+
+	c->ready = true;
+	svc->st.tls_active++;
+	if (c->outbound)
+		svc->st.tls_connected++;
+	else
+		svc->st.tls_accepted++;
+	sg_tls_session_info(c->tls, &c->info);
+	if (c->info.resumed)
+		svc->st.tls_resumed++;
+	if (c->outbound)
+		sg_tls_save_resume(svc->tls, c->tls);
+	if (svc->link == c)
+		svc->link_backoff_s = 0;
+	log_info("%s: tls connection %llu %s %s established: %s%s, peer '%s'",
+	    svc->cfg->name, (unsigned long long)c->id,
+	    c->outbound ? "to" : "from",
+	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)),
+	    c->info.suite, c->info.resumed ? " (resumed)" : "",
+	    c->info.peer_subject);
+	conn_flush_pending(c);
+}
+
+static void conn_tls_drive(struct sg_conn *c)
+{
+	struct sg_svc *svc = c->svc;
+	char a[64];
+	ssize_t n;
+	int r;
+
+	if (!c->ready) {
+		r = gnutls_handshake(c->tls);
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+			return;
+		if (r < 0) {
+			if (c->outbound)
+				svc->st.hs_fail_client++;
+			else
+				svc->st.hs_fail_server++;
+			log_warnx("%s: tls handshake %s %s failed: %s%s%s",
+			    svc->cfg->name, c->outbound ? "to" : "from",
+			    sg_addr_str((struct sockaddr *)&c->peer, a,
+			    sizeof(a)), gnutls_strerror(r),
+			    c->tlsp.fail[0] ? ": " : "", c->tlsp.fail);
+			if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+				log_warnx("%s: peer sent alert: %s",
+				    svc->cfg->name, gnutls_alert_get_name(
+				    gnutls_alert_get(c->tls)));
+			conn_close(c, "handshake failed");
+			return;
+		}
+		conn_tls_ready(c);
+		if (c->closing)
+			return;
+	}
+	for (;;) {
+		char tmp[16384];
+
+		n = gnutls_record_recv(c->tls, tmp, sizeof(tmp));
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			break;
+		if (n == 0) {
+			svc->st.remote_close++;
+			conn_close(c, "peer closed");
+			return;
+		}
+		if (n < 0) {
+			if (!gnutls_error_is_fatal((int)n))
+				continue;
+			if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
+				log_warnx("%s: peer sent alert: %s",
+				    svc->cfg->name, gnutls_alert_get_name(
+				    gnutls_alert_get(c->tls)));
+			svc->st.remote_close++;
+			conn_close(c, gnutls_strerror((int)n));
+			return;
+		}
+		c->last_rx_ms = now_ms(svc);
+		if (buf_append(&c->in, tmp, (size_t)n) < 0) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		if (c->in.len > SG_MAX_STREAM_BUF * 2)
+			break;
+	}
+	conn_frame(c);
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct sg_conn *c = s->data;
+	struct sg_svc *svc = c->svc;
+
+	if (c->closing)
+		return;
+	if (n < 0) {
+		if (n == UV_EOF)
+			svc->st.remote_close++;
+		if (c->tls && c->cin.len > c->cin_off)
+			conn_tls_drive(c);	/* a final alert, if any */
+		conn_close(c, n == UV_EOF ? "peer closed" :
+		    uv_strerror((int)n));
+		return;
+	}
+	if (n == 0)
+		return;
+	if (c->kind == SG_XPORT_TLS) {
+		if (buf_append(&c->cin, buf->base, (size_t)n) < 0) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		conn_tls_drive(c);
+		if (!c->closing && c->cin_off == c->cin.len) {
+			c->cin.len = 0;
+			c->cin_off = 0;
+		}
+		return;
+	}
+	c->last_rx_ms = now_ms(svc);
+	if (buf_append(&c->in, buf->base, (size_t)n) < 0) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	conn_frame(c);
+}
+
+/* GnuTLS pull: hand over ciphertext that conn_on_read() buffered. */
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *dst, size_t len)
+{
+	struct sg_conn *c = ptr;
+	size_t avail = c->cin.len - c->cin_off;
+
+	if (avail == 0) {
+		gnutls_transport_set_errno(c->tls, EAGAIN);
+		return -1;
+	}
+	if (len > avail)
+		len = avail;
+	memcpy(dst, c->cin.p + c->cin_off, len);
+	c->cin_off += len;
+	return (ssize_t)len;
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct sg_conn *c = req->data;
+
+	if (status < 0 && status != UV_ECANCELED && c && !c->closing) {
+		c->svc->st.send_fail++;
+		conn_close(c, uv_strerror(status));
+	}
+	free(req);
+}
+
+/* Write bytes to the socket: try now, queue the rest (copied). */
+static int sock_write(struct sg_conn *c, const char *p, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
+	uv_write_t *req;
+	int rc = 0;
+
+	if (c->tcp.write_queue_size == 0) {
+		rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (rc == (int)len)
+			return 0;
+		if (rc < 0 && rc != UV_EAGAIN)
+			return rc;
+		if (rc < 0)
+			rc = 0;
+	}
+	if (c->tcp.write_queue_size > SG_MAX_WRITE_QUEUE)
+		return -ENOBUFS;
+	p += rc;
+	len -= (size_t)rc;
+	if ((req = malloc(sizeof(*req) + len)) == NULL)
+		return -ENOMEM;
+	memcpy(req + 1, p, len);
+	req->data = c;
+	b = uv_buf_init((char *)(req + 1), (unsigned)len);
+	if ((rc = uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) < 0)
+		free(req);
+	return rc;
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const void *p, size_t len)
+{
+	struct sg_conn *c = ptr;
+
+	if (c->closing && !uv_is_writable((uv_stream_t *)&c->tcp)) {
+		gnutls_transport_set_errno(c->tls, EPIPE);
+		return -1;
+	}
+	if (sock_write(c, p, len) < 0) {
+		gnutls_transport_set_errno(c->tls, EPIPE);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+/* Write application bytes: through TLS on the outside, plain inside. */
+static int conn_write_raw(struct sg_conn *c, const char *p, size_t len)
+{
+	ssize_t n;
+
+	if (c->kind != SG_XPORT_TLS)
+		return sock_write(c, p, len);
+	if (!c->ready)
+		return -ENOTCONN;
+	while (len > 0) {
+		n = gnutls_record_send(c->tls, p, len);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n < 0)
+			return -EPROTO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int conn_queue(struct sg_conn *c, const char *p, size_t len)
+{
+	struct sg_pending *q;
+
+	if (c->pending_bytes + len > SG_MAX_PENDING_BYTES)
+		return -ENOBUFS;
+	if ((q = malloc(sizeof(*q) + len)) == NULL)
+		return -ENOMEM;
+	q->next = NULL;
+	q->len = len;
+	memcpy(q->data, p, len);
+	*c->pending_tail = q;
+	c->pending_tail = &q->next;
+	c->pending_bytes += len;
+	return 0;
+}
+
+static void conn_flush_pending(struct sg_conn *c)
+{
+	struct sg_pending *q;
+
+	while ((q = c->pending) != NULL && !c->closing) {
+		c->pending = q->next;
+		if (c->pending == NULL)
+			c->pending_tail = &c->pending;
+		c->pending_bytes -= q->len;
+		if (conn_write_raw(c, q->data, q->len) < 0) {
+			c->svc->st.send_fail++;
+			sg_proxy_on_send_fail(c->svc, q->data, q->len);
+		} else {
+			c->svc->st.msg_out++;
+		}
+		free(q);
+	}
+}
+
+static int conn_start_tls(struct sg_conn *c, bool server)
+{
+	int rc;
+
+	if ((rc = sg_tls_session_new(c->svc->tls, server, &c->tlsp,
+	    &c->tls)) < 0)
+		return rc;
+	gnutls_transport_set_ptr(c->tls, c);
+	gnutls_transport_set_push_function(c->tls, tls_push);
+	gnutls_transport_set_pull_function(c->tls, tls_pull);
+	return 0;
+}
+
+static void conn_fill_addrs(struct sg_conn *c)
+{
+	int len = sizeof(c->peer);
+
+	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	len = sizeof(c->local);
+	uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &len);
+}
+
+static void listener_on_conn(uv_stream_t *ls, int status)
+{
+	struct sg_sock *sk = container_of((uv_tcp_t *)ls, struct sg_sock, h.tcp);
+	struct sg_svc *svc = sk->svc;
+	struct sg_conn *c;
+	char a[64];
+
+	if (status < 0) {
+		log_warnx("%s: accept: %s", svc->cfg->name, uv_strerror(status));
+		return;
+	}
+	if ((c = conn_new(svc, sk->kind, sk->side, false)) == NULL)
+		return;
+	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c, "accept failed");
+		return;
+	}
+	conn_fill_addrs(c);
+	c->connected = true;
+	if (c->kind == SG_XPORT_TCP)
+		svc->st.tcp_active++;
+	if (sk->side == SG_SIDE_INSIDE &&
+	    !sg_cfg_is_trusted(svc->cfg, (struct sockaddr *)&c->peer)) {
+		svc->st.untrusted_drop++;
+		log_warnx("%s: refused tcp connection from untrusted %s",
+		    svc->cfg->name,
+		    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)));
+		conn_close(c, "untrusted source");
+		return;
+	}
+	if (c->kind == SG_XPORT_TLS) {
+		if (conn_start_tls(c, true) < 0) {
+			conn_close(c, "tls setup failed");
+			return;
+		}
+	} else {
+		c->ready = true;
+	}
+	log_debug("%s: %s connection %llu from %s", svc->cfg->name,
+	    c->kind == SG_XPORT_TLS ? "tls" : "tcp", (unsigned long long)c->id,
+	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)));
+	uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+}
+
+static void conn_on_connect(uv_connect_t *req, int status)
+{
+	struct sg_conn *c = req->data;
+	struct sg_svc *svc = c->svc;
+	char a[64];
+
+	if (c->closing)
+		return;
+	if (status < 0) {
+		svc->st.conn_fail++;
+		log_warnx("%s: connect to %s failed: %s", svc->cfg->name,
+		    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)),
+		    uv_strerror(status));
+		conn_close(c, "connect failed");
+		return;
+	}
+	c->connected = true;
+	conn_fill_addrs(c);
+	uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+	if (c->kind == SG_XPORT_TLS) {
+		conn_tls_drive(c);	/* sends the ClientHello */
+	} else {
+		svc->st.tcp_active++;
+		c->ready = true;
+		conn_flush_pending(c);
+	}
+}
+
+static struct sg_conn *conn_connect(struct sg_svc *svc, enum sg_side side,
+				    enum sg_xport_kind kind,
+				    const struct sockaddr *to)
+{
+	struct sg_conn *c = conn_new(svc, kind, side, true);
+	char a[64];
+	int rc;
+
+	if (c == NULL)
+		return NULL;
+	memcpy(&c->peer, to, sizeof(struct sockaddr_storage) <
+	    sizeof(c->peer) ? sizeof(struct sockaddr_storage) : sizeof(c->peer));
+	if (kind == SG_XPORT_TLS && conn_start_tls(c, false) < 0) {
+		conn_close(c, "tls setup failed");
+		return NULL;
+	}
+	c->connect_req.data = c;
+	log_debug("%s: connecting to %s (%s)", svc->cfg->name,
+	    sg_addr_str(to, a, sizeof(a)), kind == SG_XPORT_TLS ? "tls" : "tcp");
+	rc = uv_tcp_connect(&c->connect_req, &c->tcp, to, conn_on_connect);
+	if (rc < 0) {
+		svc->st.conn_fail++;
+		log_warnx("%s: connect to %s: %s", svc->cfg->name,
+		    sg_addr_str(to, a, sizeof(a)), uv_strerror(rc));
+		conn_close(c, "connect failed");
+		return NULL;
+	}
+	return c;
+}
+
+int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
+		  const char *buf, size_t len)
+{
+	struct sg_conn *c = NULL;
+	int rc;
+
+	/* Nothing plain ever leaves the outside. */
+	if (d->side == SG_SIDE_OUTSIDE && d->kind != SG_XPORT_TLS) {
+		svc->st.send_fail++;
+		return -EPROTO;
+	}
+	if (d->side == SG_SIDE_INSIDE && d->kind == SG_XPORT_TLS) {
+		svc->st.send_fail++;
+		return -EPROTO;
+	}
+	if (d->kind == SG_XPORT_UDP) {
+		rc = udp_send(svc, (const struct sockaddr *)&d->addr, buf, len);
+		if (rc < 0)
+			svc->st.send_fail++;
+		else
+			svc->st.msg_out++;
+		return rc;
+	}
+	if (d->conn && sg_xport_conn_is_live(svc, d->conn))
+		c = d->conn;
+	if (c == NULL)
+		c = sg_xport_find_conn(svc, d->side,
+		    (const struct sockaddr *)&d->addr);
+	if (c == NULL && d->side == SG_SIDE_OUTSIDE && svc->has_connect[1] &&
+	    sg_addr_eq((const struct sockaddr *)&d->addr,
+	    (const struct sockaddr *)&svc->connect_addr[1]) &&
+	    svc->link == NULL) {
+		svc->link = c = conn_connect(svc, d->side, d->kind,
+		    (const struct sockaddr *)&d->addr);
+		if (c)
+			c->is_connect_target = true;
+	}
+	if (c == NULL) {
+		if (d->no_connect) {
+			svc->st.send_fail++;
+			return -ENOTCONN;
+		}
+		c = conn_connect(svc, d->side, d->kind,
+		    (const struct sockaddr *)&d->addr);
+		if (c == NULL) {
+			svc->st.send_fail++;
+			return -ECONNREFUSED;
+		}
+	}
+	if (!c->ready || c->pending)
+		return conn_queue(c, buf, len);
+	if ((rc = conn_write_raw(c, buf, len)) < 0) {
+		svc->st.send_fail++;
+		conn_close(c, "write failed");
+		return rc;
+	}
+	svc->st.msg_out++;
+	return 0;
+}
+
+/* Listeners and start-up. */
+
+static int resolve(const struct sg_cfg_endpoint *ep,
+		   struct sockaddr_storage *out)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int rc;
+
+	if (sg_addr_parse(ep->host, ep->port, out) == 0)
+		return 0;
+	/* Names: RFC 3263 resolution through c-ares is issue #4's work;
+	 * until then the system resolver picks the first address. */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", ep->port);
+	if ((rc = getaddrinfo(ep->host, port, &hints, &res)) != 0)
+		return -EHOSTUNREACH;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
+		     enum sg_side side, const struct sockaddr_storage *addr)
+{
+	struct sg_sock *sk;
+	char a[64];
+	int rc;
+
+	if (svc->nsocks >= SG_SVC_MAX_SOCKS)
+		return -ENOSPC;
+	sk = &svc->socks[svc->nsocks];
+	memset(sk, 0, sizeof(*sk));
+	sk->svc = svc;
+	sk->kind = kind;
+	sk->side = side;
+	sk->addr = *addr;
+	if (kind == SG_XPORT_UDP) {
+		if ((rc = uv_udp_init(svc->gw->loop, &sk->h.udp)) < 0)
+			return rc;
+		rc = uv_udp_bind(&sk->h.udp, (const struct sockaddr *)addr,
+		    UV_UDP_REUSEADDR);
+		if (rc == 0)
+			rc = uv_udp_recv_start(&sk->h.udp, udp_on_alloc,
+			    udp_on_recv);
+	} else {
+		if ((rc = uv_tcp_init(svc->gw->loop, &sk->h.tcp)) < 0)
+			return rc;
+		rc = uv_tcp_bind(&sk->h.tcp, (const struct sockaddr *)addr, 0);
+		if (rc == 0)
+			rc = uv_listen((uv_stream_t *)&sk->h.tcp, 511,
+			    listener_on_conn);
+	}
+	svc->nsocks++;		/* closed by sg_xport_stop even on error */
+	if (rc < 0) {
+		log_warnx("%s: cannot %s %s %s: %s", svc->cfg->name,
+		    kind == SG_XPORT_UDP ? "bind" : "listen on",
+		    kind == SG_XPORT_UDP ? "udp" : kind == SG_XPORT_TCP ?
+		    "tcp" : "tls", sg_addr_str((const struct sockaddr *)addr,
+		    a, sizeof(a)), uv_strerror(rc));
+		return rc;
+	}
+	if (kind == SG_XPORT_UDP) {
+		int len = sizeof(sk->addr);
+
+		uv_udp_getsockname(&sk->h.udp, (struct sockaddr *)&sk->addr,
+		    &len);
+	}
+	log_info("%s: %s %s on %s", svc->cfg->name,
+	    side == SG_SIDE_INSIDE ? "inside" : "outside",
+	    kind == SG_XPORT_UDP ? "udp" : kind == SG_XPORT_TCP ? "tcp" : "tls",
+	    sg_addr_str((const struct sockaddr *)&sk->addr, a, sizeof(a)));
+	return 0;
+}
+
+/*
+ * The local address the kernel would use toward dst: a connected UDP
+ * socket sends nothing, but getsockname() then tells the source address.
+ */
+static void route_source(const struct sockaddr_storage *dst, char *host,
+			 size_t len)
+{
+	struct sockaddr_storage local;
+	socklen_t sl = sizeof(local);
+	int fd = socket(dst->ss_family, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)dst,
+	    dst->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&local, &sl) == 0)
+		sg_addr_host((const struct sockaddr *)&local, host, len);
+	close(fd);
+}
+
+static bool is_wildcard(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+	    host[0] == '\0';
+}
+
+int sg_xport_start(struct sg_svc *svc)
+{
+	const struct sg_cfg_service *cfg = svc->cfg;
+	struct sockaddr_storage a;
+	unsigned i;
+	int rc;
+
+	snprintf(svc->adv_host[SG_SIDE_INSIDE], sizeof(svc->adv_host[0]), "%s",
+	    cfg->sip_inside);
+	snprintf(svc->adv_host[SG_SIDE_OUTSIDE], sizeof(svc->adv_host[1]), "%s",
+	    cfg->sip_outside);
+	svc->inside_kind = SG_XPORT_TCP;
+	for (i = 0; i < cfg->naccept; i++)
+		if (cfg->accept[i].kind == SG_XPORT_UDP)
+			svc->inside_kind = SG_XPORT_UDP;
+	for (i = 0; i < cfg->naccept; i++) {
+		const struct sg_cfg_endpoint *ep = &cfg->accept[i];
+		enum sg_side side = ep->kind == SG_XPORT_TLS ?
+		    SG_SIDE_OUTSIDE : SG_SIDE_INSIDE;
+
+		if ((rc = resolve(ep, &a)) < 0) {
+			log_warnx("%s: accept %s: cannot resolve", cfg->name,
+			    ep->host);
+			return rc;
+		}
+		if ((rc = sock_open(svc, ep->kind, side, &a)) < 0)
+			return rc;
+		if (svc->adv_host[side][0] == '\0' && !is_wildcard(ep->host))
+			snprintf(svc->adv_host[side],
+			    sizeof(svc->adv_host[side]), "%s", ep->host);
+		if (svc->adv_port[side] == 0 &&
+		    (side == SG_SIDE_OUTSIDE || ep->kind == svc->inside_kind))
+			svc->adv_port[side] = ep->port;
+	}
+	for (i = 0; i < cfg->nconnect; i++) {
+		const struct sg_cfg_endpoint *ep = &cfg->connect[i];
+		enum sg_side side = ep->kind == SG_XPORT_TLS ?
+		    SG_SIDE_OUTSIDE : SG_SIDE_INSIDE;
+
+		if ((rc = resolve(ep, &svc->connect_addr[side])) < 0) {
+			log_warnx("%s: connect %s: cannot resolve", cfg->name,
+			    ep->host);
+			return rc;
+		}
+		svc->has_connect[side] = true;
+		svc->connect_kind[side] = ep->kind;
+		if (svc->adv_host[side][0] == '\0')
+			route_source(&svc->connect_addr[side],
+			    svc->adv_host[side], sizeof(svc->adv_host[side]));
+		/* Inside UDP next hop: send from a socket of ours. */
+		if (ep->kind == SG_XPORT_UDP &&
+		    udp_sock_for(svc, svc->connect_addr[side].ss_family) ==
+		    NULL) {
+			sg_addr_parse(svc->connect_addr[side].ss_family ==
+			    AF_INET6 ? "::" : "0.0.0.0", 0, &a);
+			if ((rc = sock_open(svc, SG_XPORT_UDP, side, &a)) < 0)
+				return rc;
+			if (svc->adv_port[side] == 0)
+				svc->adv_port[side] = sg_addr_port(
+				    (const struct sockaddr *)
+				    &svc->socks[svc->nsocks - 1].addr);
+			svc->inside_kind = SG_XPORT_UDP;
+		}
+	}
+	if (svc->has_connect[SG_SIDE_OUTSIDE])
+		svc->link_next_try_ms = 0;	/* connect on the first tick */
+	return 0;
+}
+
+/* The persistent link to the TLS connect target, and keep-alives. */
+void sg_xport_tick(struct sg_svc *svc, uint64_t now)
+{
+	const struct sg_cfg_service *cfg = svc->cfg;
+	struct sg_conn *c, *next;
+
+	if (svc->has_connect[SG_SIDE_OUTSIDE] && svc->link == NULL &&
+	    now >= svc->link_next_try_ms) {
+		svc->link = conn_connect(svc, SG_SIDE_OUTSIDE, SG_XPORT_TLS,
+		    (const struct sockaddr *)&svc->connect_addr[1]);
+		if (svc->link)
+			svc->link->is_connect_target = true;
+		else
+			svc->link_next_try_ms = now + 1000;
+	}
+	for (c = svc->conns; c; c = next) {
+		next = c->next;
+		if (c->closing || !c->ready || c->kind != SG_XPORT_TLS)
+			continue;
+		/* RFC 5626 §4.4.1: the side that connected sends pings. */
+		if (c->outbound && cfg->keepalive > 0 &&
+		    now - c->last_rx_ms >= (uint64_t)cfg->keepalive * 1000) {
+			c->last_rx_ms = now;
+			if (conn_write_raw(c, "\r\n\r\n", 4) < 0)
+				conn_close(c, "keep-alive failed");
+		}
+	}
+}
+
+static void sock_on_close(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void sg_xport_stop(struct sg_svc *svc)
+{
+	unsigned i;
+
+	while (svc->conns)
+		conn_close(svc->conns, "shutting down");
+	for (i = 0; i < svc->nsocks; i++) {
+		struct sg_sock *sk = &svc->socks[i];
+		uv_handle_t *h = sk->kind == SG_XPORT_UDP ?
+		    (uv_handle_t *)&sk->h.udp : (uv_handle_t *)&sk->h.tcp;
+
+		if (!uv_is_closing(h))
+			uv_close(h, sock_on_close);
+	}
+}

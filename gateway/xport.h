@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xport.h: a service's sockets at run time. Inside: plain UDP sockets and
+ * TCP listeners/connections; outside: TLS listeners and connections.
+ * Stream framing by Content-Length and CRLF keep-alives (RFC 5626 §4.4.1)
+ * live here, so the proxy sees whole messages only. Nothing plain is ever
+ * written on the outside: every outside connection is TLS.
+ */
+#ifndef SIPSGATE_GATEWAY_XPORT_H
+#define SIPSGATE_GATEWAY_XPORT_H
+
+#include <gnutls/gnutls.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "tls.h"
+#include "token.h"
+
+struct sg_gw;
+struct sg_svc;
+
+/* Counters an operator knows from CUBE's connection table, per service. */
+struct sg_svc_stats {
+	uint64_t tls_active;		/* established TLS connections now */
+	uint64_t tcp_active;		/* inside TCP connections now */
+	uint64_t tls_accepted;
+	uint64_t tls_connected;
+	uint64_t hs_fail_server;	/* handshakes we accepted that failed */
+	uint64_t hs_fail_client;	/* handshakes we started that failed */
+	uint64_t conn_fail;		/* connects that failed */
+	uint64_t remote_close;		/* peer closed */
+	uint64_t send_fail;
+	uint64_t msg_in, msg_out;
+	uint64_t parse_err;		/* malformed messages */
+	uint64_t untrusted_drop;	/* inside sources not in `trusted` */
+	uint64_t token_bad;		/* forged or stale flow tokens */
+	uint64_t loops;			/* 482 */
+	uint64_t too_many_hops;		/* 483 */
+	uint64_t local_replies;		/* errors we answered ourselves */
+	uint64_t tls_resumed;
+	uint64_t keepalive_pongs;
+};
+
+struct sg_buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* One message waiting for a connection to finish its handshake. */
+struct sg_pending {
+	struct sg_pending *next;
+	size_t len;
+	char data[];
+};
+
+/* A stream connection: inside TCP or outside TLS. Owned by its service. */
+struct sg_conn {
+	struct sg_conn *next, *prev;	/* svc->conns */
+	struct sg_svc *svc;
+	uv_tcp_t tcp;
+	uint64_t id;
+	enum sg_xport_kind kind;	/* SG_XPORT_TCP or SG_XPORT_TLS */
+	enum sg_side side;
+	bool outbound;			/* we connected */
+	bool connected;			/* TCP up */
+	bool ready;			/* TCP up and TLS handshake done */
+	bool closing;
+	bool is_connect_target;		/* the service's persistent link */
+	struct sockaddr_storage peer;
+	struct sockaddr_storage local;
+	struct sockaddr_storage alias;	/* RFC 5923 alias from Via, or 0 */
+	gnutls_session_t tls;
+	struct sg_tls_peer tlsp;
+	struct sg_tls_info info;
+	struct sg_buf cin;		/* ciphertext not yet read by GnuTLS */
+	size_t cin_off;
+	struct sg_buf in;		/* plaintext not yet framed */
+	struct sg_pending *pending, **pending_tail;
+	size_t pending_bytes;
+	uint64_t last_rx_ms;
+	uv_connect_t connect_req;
+};
+
+/* A listening or sending socket of a service. */
+struct sg_sock {
+	struct sg_svc *svc;
+	enum sg_xport_kind kind;
+	enum sg_side side;
+	union {
+		uv_udp_t udp;
+		uv_tcp_t tcp;
+	} h;
+	struct sockaddr_storage addr;	/* bound address */
+};
+
+#define SG_SVC_MAX_SOCKS (SG_CFG_MAX_ENDPOINTS + 1)
+
+/* The runtime of one [service]. Owned by the gateway. */
+struct sg_svc {
+	struct sg_gw *gw;
+	const struct sg_cfg_service *cfg;
+	struct sg_tls_ctx *tls;
+	unsigned nsocks;
+	struct sg_sock socks[SG_SVC_MAX_SOCKS];
+	struct sg_conn *conns;
+	/* Next hop per side (the `connect` keys), resolved at start. */
+	bool has_connect[2];
+	enum sg_xport_kind connect_kind[2];
+	struct sockaddr_storage connect_addr[2];
+	struct sg_conn *link;		/* persistent TLS connect target */
+	unsigned link_backoff_s;
+	uint64_t link_next_try_ms;
+	/* What we write into Via / Record-Route / Contact, per side. */
+	char adv_host[2][256];
+	uint16_t adv_port[2];		/* 0: the connection's own port */
+	enum sg_xport_kind inside_kind;	/* udp unless only tcp accepts */
+	struct sg_svc_stats st;
+};
+
+/* The whole daemon: main loop state shared by services. */
+struct sg_gw {
+	uv_loop_t *loop;
+	struct sg_cfg *cfg;
+	unsigned nsvc;
+	struct sg_svc *svc;		/* array, nsvc */
+	struct sg_token_key token_key;
+	uv_timer_t tick;		/* 1 s: keep-alives, reconnects */
+	uint64_t next_conn_id;
+};
+
+/* Where a message came from, for the proxy. */
+struct sg_src {
+	enum sg_side side;
+	enum sg_xport_kind kind;
+	struct sockaddr_storage addr;	/* remote address */
+	struct sg_sock *sock;		/* UDP: the receiving socket */
+	struct sg_conn *conn;		/* TCP/TLS: the connection */
+};
+
+/* Where to send: a transport and address, and optionally a connection. */
+struct sg_dest {
+	enum sg_side side;
+	enum sg_xport_kind kind;
+	struct sockaddr_storage addr;
+	struct sg_conn *conn;		/* use this one if still open */
+	bool no_connect;		/* only an existing connection */
+};
+
+int sg_xport_start(struct sg_svc *svc);		/* bind, listen, connect */
+void sg_xport_stop(struct sg_svc *svc);
+/* Send one whole message; copies buf. Returns 0 or a negative code. */
+int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
+		  const char *buf, size_t len);
+/* Once a second: keep-alives, idle checks and reconnects. */
+void sg_xport_tick(struct sg_svc *svc, uint64_t now_ms);
+/* Find a ready connection to addr (by peer or alias) on a side. */
+struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
+				   const struct sockaddr *addr);
+/* Is conn still open (pointer compared against the live list)? */
+bool sg_xport_conn_is_live(struct sg_svc *svc, const struct sg_conn *conn);
+
+/* Address helpers. */
+int sg_addr_parse(const char *host, uint16_t port,
+		  struct sockaddr_storage *out);
+bool sg_addr_eq(const struct sockaddr *a, const struct sockaddr *b);
+const char *sg_addr_str(const struct sockaddr *a, char *buf, size_t len);
+uint16_t sg_addr_port(const struct sockaddr *a);
+/* Host part only ("198.18.1.1" or "2001:db8::1", no brackets). */
+const char *sg_addr_host(const struct sockaddr *a, char *buf, size_t len);
+
+/* Implemented by the proxy: one whole SIP message arrived. buf is
+ * writable scratch that the callee may use until it returns. */
+void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src,
+		     char *buf, size_t len);
+/* Implemented by the proxy: a queued message could not be sent. */
+void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len);
+
+#endif /* SIPSGATE_GATEWAY_XPORT_H */

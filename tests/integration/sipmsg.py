@@ -1,0 +1,185 @@
+"""Small helpers for sipsgate's loopback tests: SIP over UDP and TLS."""
+import re
+import socket
+import ssl
+import time
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def free_ports(n):
+    """n ports free for both UDP and TCP."""
+    out = []
+    while len(out) < n:
+        p = free_port()
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            t.close()
+        if p not in out:
+            out.append(p)
+    return out
+
+
+class Msg:
+    """A parsed SIP message; headers keep their order and raw values."""
+
+    def __init__(self, data: bytes):
+        self.raw = data
+        head, _, self.body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.start = lines[0]
+        self.headers = []
+        for ln in lines[1:]:
+            if ln[:1] in (" ", "\t") and self.headers:
+                n, v = self.headers[-1]
+                self.headers[-1] = (n, v + " " + ln.strip())
+                continue
+            n, _, v = ln.partition(":")
+            self.headers.append((n.strip(), v.strip()))
+
+    def all(self, name):
+        compact = {"via": "v", "contact": "m", "from": "f", "to": "t",
+                   "call-id": "i", "content-length": "l"}
+        names = {name.lower(), compact.get(name.lower(), name.lower())}
+        out = []
+        for n, v in self.headers:
+            if n.lower() in names:
+                out.extend(split_list(v))
+        return out
+
+    def get(self, name):
+        vals = self.all(name)
+        return vals[0] if vals else None
+
+    @property
+    def is_request(self):
+        return not self.start.startswith("SIP/2.0 ")
+
+    @property
+    def status(self):
+        return int(self.start.split()[1]) if not self.is_request else 0
+
+    @property
+    def method(self):
+        return self.start.split()[0]
+
+    @property
+    def ruri(self):
+        return self.start.split()[1]
+
+    def __repr__(self):
+        return self.raw.decode("latin-1")
+
+
+def split_list(v):
+    out, cur, q, ang = [], "", False, False
+    for ch in v:
+        if ch == '"':
+            q = not q
+        elif ch == "<" and not q:
+            ang = True
+        elif ch == ">" and not q:
+            ang = False
+        if ch == "," and not q and not ang:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def build(start, headers, body=b""):
+    s = start + "\r\n"
+    for n, v in headers:
+        s += "%s: %s\r\n" % (n, v)
+    if not any(n.lower() in ("content-length", "l") for n, _ in headers):
+        s += "Content-Length: %d\r\n" % len(body)
+    return s.encode("latin-1") + b"\r\n" + body
+
+
+def response_to(req: Msg, code, reason, extra=(), body=b"", to_tag="uas1"):
+    hdrs = [("Via", v) for v in req.all("Via")]
+    hdrs += [("Record-Route", v) for v in req.all("Record-Route")]
+    hdrs += [("From", req.get("From"))]
+    to = req.get("To")
+    if "tag=" not in to:
+        to += ";tag=" + to_tag
+    hdrs += [("To", to), ("Call-ID", req.get("Call-ID")),
+             ("CSeq", req.get("CSeq"))]
+    hdrs += list(extra)
+    return build("SIP/2.0 %d %s" % (code, reason), hdrs, body)
+
+
+def param(value, name):
+    m = re.search(r";\s*%s(?:=([^;>,\s]*))?" % re.escape(name), value, re.I)
+    if not m:
+        return None
+    return m.group(1) if m.group(1) is not None else ""
+
+
+class UdpPhone:
+    def __init__(self, gw_port):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.port = self.s.getsockname()[1]
+        self.gw = ("127.0.0.1", gw_port)
+
+    def send(self, data: bytes):
+        self.s.sendto(data, self.gw)
+
+    def recv(self, timeout=3.0):
+        self.s.settimeout(timeout)
+        try:
+            data, _ = self.s.recvfrom(70000)
+        except socket.timeout:
+            return None
+        return Msg(data)
+
+
+class StreamPeer:
+    """One TCP or TLS connection carrying SIP framed by Content-Length."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def send(self, data: bytes):
+        self.s.sendall(data)
+
+    def recv(self, timeout=3.0):
+        deadline = time.time() + timeout
+        while True:
+            while self.buf.startswith(b"\r\n"):
+                self.buf = self.buf[2:]
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)",
+                              self.buf[:end])
+                n = int(m.group(1)) if m else 0
+                if len(self.buf) >= end + 4 + n:
+                    data = self.buf[:end + 4 + n]
+                    self.buf = self.buf[end + 4 + n:]
+                    return Msg(data)
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError, ConnectionResetError):
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
