@@ -664,8 +664,13 @@ static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
 	struct sg_sip_uri ru;
 
 	memset(rp, 0, sizeof(*rp));
-	/* RFC 3261 §16.4: pop the Route entries that name us. */
-	while (route_elem(m, rp->routes_popped, &elem) &&
+	/*
+	 * RFC 3261 §16.4: pop the Route entries that name us: one crossing
+	 * put two there (RFC 5658), and a second pair belongs to a later
+	 * crossing of the same gateway (a spiral), so stop after two.
+	 */
+	while (rp->routes_popped < 2 &&
+	    route_elem(m, rp->routes_popped, &elem) &&
 	    sg_sip_naddr_parse(elem, &na) == 0 && uri_is_ours(svc, na.uri))
 		rp->routes_popped++;
 	rp->record_route = creates_dialog(m);

@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# tests/lab/gw.sh — start sipsgate gateways in the lab (source after lib.sh).
+#
+#   lab_gw_pair_conf            write $LAB_DIR/gwa.conf and gwb.conf for
+#                               lab_topology: gwa = client beside the phones,
+#                               gwb = server beside the Kamailio PBX
+#   lab_gw_start NS NAME CONF   run sipsgate in NS (log $LAB_DIR/NAME.log)
+#   lab_gw_status NAME          `sipsgate status` of gateway NAME
+#   lab_gw_counter NAME KEY     one counter of the first service
+
+SIPSGATE=${SIPSGATE:-$LAB_SRC_DIR/build/sipsgate}
+
+lab_gw_pair_conf() {
+	local c=${LAB_CERTS:-$LAB_DIR/certs}
+	cat >"$LAB_DIR/gwa.conf" <<EOC
+control = $LAB_DIR/gwa.sock
+log-level = ${LAB_GW_LOG:-info}
+[phones]
+accept = udp:$LAB_GWA_IN:5060
+accept = tcp:$LAB_GWA_IN:5060
+accept = tls:$LAB_GWA_WAN:5061
+connect = tls:gw-b.lab.test:5061
+trusted = 198.18.1.0/24
+cert = $c/gw-a.crt
+key = $c/gw-a.key
+ca = $c/ca.crt
+verify = require
+keepalive = 10
+EOC
+	cat >"$LAB_DIR/gwb.conf" <<EOC
+control = $LAB_DIR/gwb.sock
+log-level = ${LAB_GW_LOG:-info}
+[pbx]
+accept = tls:$LAB_GWB_WAN:5061
+accept = udp:$LAB_GWB_IN:5060
+connect = udp:$LAB_PBX:5060
+trusted = 198.18.3.0/24
+cert = $c/gw-b.crt
+key = $c/gw-b.key
+ca = $c/ca.crt
+verify = require
+EOC
+}
+
+lab_gw_start() {
+	local ns=$1 name=$2 conf=$3
+	"$SIPSGATE" -t -c "$conf" >"$LAB_DIR/$name-check.log" 2>&1 ||
+		lab_fail "sipsgate -t rejects $conf: $(cat "$LAB_DIR/$name-check.log")"
+	lab_start "$ns" "$name" "$SIPSGATE" -c "$conf"
+	local i
+	for i in $(seq 1 50); do
+		grep -q 'ready:' "$LAB_DIR/$name.log" 2>/dev/null && return 0
+		kill -0 "${LAB_PID_OF[$name]}" 2>/dev/null ||
+			lab_fail "sipsgate $name died at start"
+		sleep 0.1
+	done
+	lab_fail "sipsgate $name not ready after 5 s"
+}
+
+lab_gw_status() {
+	"$SIPSGATE" -s "$LAB_DIR/$1.sock" status
+}
+
+lab_gw_counter() {
+	lab_gw_status "$1" | awk -v k="$2" '$1 == k { print $2; exit }'
+}
+
+# lab_gw_wait_link NAME — wait until gateway NAME has its TLS link up.
+lab_gw_wait_link() {
+	local i
+	for i in $(seq 1 50); do
+		lab_gw_status "$1" 2>/dev/null | grep -q '(connect target)' &&
+			lab_gw_status "$1" | grep '(connect target)' | grep -q ' up ' &&
+			return 0
+		sleep 0.1
+	done
+	lab_fail "gateway $1: TLS link not up after 5 s"
+}
