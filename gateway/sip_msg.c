@@ -979,7 +979,7 @@ int sg_sip_parse(struct sg_sip_msg *m, const char *buf, size_t len,
 	    err)) < 0)
 		return rc;
 
-	/* Header fields, each with its continuation lines (RFC 3261 §7.3.1). */
+	/* Header fields with their continuation lines (RFC 3261 §7.3.1). */
 	line = 2;
 	for (i = eol + 1; i < head_end; line++) {
 		struct sg_sip_hdr *h;
@@ -991,8 +991,8 @@ int sg_sip_parse(struct sg_sip_msg *m, const char *buf, size_t len,
 		if (ce == i)
 			break;		/* the empty line */
 		if (is_wsp(buf[i]))
-			return fail(err, line, "continuation line without header",
-			    -EBADMSG);
+			return fail(err, line,
+			    "continuation line without header", -EBADMSG);
 		hs = i;
 		while (eol + 1 < head_end && is_wsp(buf[eol + 1])) {
 			lf = memchr(buf + eol + 1, '\n', head_end - eol - 1);

@@ -358,7 +358,7 @@ static void conn_close(struct sg_conn *c, const char *why)
 	if (c->connected && c->kind == SG_XPORT_TCP && svc->st.tcp_active > 0)
 		svc->st.tcp_active--;
 	if (c->tls && c->ready) {
-		if (c->outbound)
+		if (c->outbound && c->resume_saved)
 			sg_tls_save_resume(svc->tls, c->tls);
 		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 	}
@@ -450,8 +450,11 @@ static void conn_tls_ready(struct sg_conn *c)
 	sg_tls_session_info(c->tls, &c->info);
 	if (c->info.resumed)
 		svc->st.tls_resumed++;
-	if (c->outbound)
-		sg_tls_save_resume(svc->tls, c->tls);
+	if (c->outbound &&
+	    gnutls_protocol_get_version(c->tls) < GNUTLS_TLS1_3) {
+		sg_tls_save_resume(svc->tls, c->tls);	/* TLS 1.2: now */
+		c->resume_saved = true;
+	}
 	if (svc->link == c)
 		svc->link_backoff_s = 0;
 	log_info("%s: tls connection %llu %s %s established: %s%s, peer '%s'",
@@ -467,11 +470,16 @@ static void conn_tls_drive(struct sg_conn *c)
 {
 	struct sg_svc *svc = c->svc;
 	char a[64];
+	size_t before;
 	ssize_t n;
-	int r;
+	int r, again = 0;
 
 	if (!c->ready) {
-		r = gnutls_handshake(c->tls);
+		do {
+			before = c->cin_off;
+			r = gnutls_handshake(c->tls);
+		} while ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
+		    c->cin_off > before && c->cin_off < c->cin.len);
 		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 			return;
 		if (r < 0) {
@@ -499,8 +507,17 @@ static void conn_tls_drive(struct sg_conn *c)
 		char tmp[16384];
 
 		n = gnutls_record_recv(c->tls, tmp, sizeof(tmp));
-		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+		/*
+		 * A post-handshake message (a TLS 1.3 ticket) also ends in
+		 * AGAIN although more records may be buffered: ask again a
+		 * few times; each call that has nothing returns at once.
+		 */
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			if (++again < 4)
+				continue;
 			break;
+		}
+		again = 0;
 		if (n == 0) {
 			svc->st.remote_close++;
 			conn_close(c, "peer closed");
@@ -518,6 +535,12 @@ static void conn_tls_drive(struct sg_conn *c)
 			return;
 		}
 		c->last_rx_ms = now_ms(svc);
+		/* TLS 1.3 tickets arrive after the handshake: keep one. */
+		if (c->outbound && !c->resume_saved && (gnutls_session_get_flags(
+		    c->tls) & GNUTLS_SFLAGS_SESSION_TICKET)) {
+			sg_tls_save_resume(svc->tls, c->tls);
+			c->resume_saved = true;
+		}
 		if (buf_append(&c->in, tmp, (size_t)n) < 0) {
 			conn_close(c, "out of memory");
 			return;
@@ -564,6 +587,18 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	conn_frame(c);
+}
+
+/*
+ * GnuTLS may wait for data with a timeout (TLS 1.3 tickets, for one): we
+ * never block, so answer at once whether buffered ciphertext is there.
+ */
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	struct sg_conn *c = ptr;
+
+	(void)ms;
+	return c->cin.len > c->cin_off ? 1 : 0;
 }
 
 /* GnuTLS pull: hand over ciphertext that conn_on_read() buffered. */
@@ -706,6 +741,7 @@ static int conn_start_tls(struct sg_conn *c, bool server)
 	gnutls_transport_set_ptr(c->tls, c);
 	gnutls_transport_set_push_function(c->tls, tls_push);
 	gnutls_transport_set_pull_function(c->tls, tls_pull);
+	gnutls_transport_set_pull_timeout_function(c->tls, tls_pull_timeout);
 	return 0;
 }
 

@@ -66,6 +66,7 @@ struct sg_conn {
 	bool ready;			/* TCP up and TLS handshake done */
 	bool closing;
 	bool is_connect_target;		/* the service's persistent link */
+	bool resume_saved;		/* client: session kept for resumption */
 	struct sockaddr_storage peer;
 	struct sockaddr_storage local;
 	struct sockaddr_storage alias;	/* RFC 5923 alias from Via, or 0 */

@@ -65,7 +65,7 @@ lab_init() {
 	[ "$(id -u)" = 0 ] || { echo "lab: $LAB_NAME needs root (network namespaces)" >&2; exit 77; }
 	command -v ip >/dev/null || { echo "lab: iproute2 (ip) missing" >&2; exit 77; }
 	local try
-	for try in 1 2 3 4 5 6 7 8 9 10; do
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		LAB_PFX=sg$(printf '%04x' $(( (RANDOM ^ $$) & 0xffff )))
 		ip netns list 2>/dev/null | grep -q "^$LAB_PFX-" || break
 	done
