@@ -210,8 +210,12 @@ static int verify_cb(gnutls_session_t s)
 	if (status != 0) {
 		gnutls_certificate_verification_status_print(status,
 		    GNUTLS_CRT_X509, &txt, 0);
-		snprintf(peer->fail, sizeof(peer->fail), "certificate '%s': %s",
-		    subj, txt.data ? (char *)txt.data : "not trusted");
+		snprintf(peer->fail, sizeof(peer->fail), "certificate '%s': %s%s%s%s",
+		    subj, txt.data ? (char *)txt.data : "not trusted",
+		    (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? " (expected '" : "",
+		    (status & GNUTLS_CERT_UNEXPECTED_OWNER) ?
+		    (const char *)vdata[0].data : "",
+		    (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? "')" : "");
 		gnutls_free(txt.data);
 		return -1;
 	}

@@ -487,11 +487,17 @@ static void conn_tls_drive(struct sg_conn *c)
 				svc->st.hs_fail_client++;
 			else
 				svc->st.hs_fail_server++;
-			log_warnx("%s: tls handshake %s %s failed: %s%s%s",
+			if (c->tlsp.fail[0] == '\0' &&
+			    (r == GNUTLS_E_CERTIFICATE_REQUIRED ||
+			    r == GNUTLS_E_NO_CERTIFICATE_FOUND))
+				snprintf(c->tlsp.fail, sizeof(c->tlsp.fail),
+				    "peer presented no certificate (verify ="
+				    " require)");
+			log_warnx("%s: tls handshake %s %s failed: %s",
 			    svc->cfg->name, c->outbound ? "to" : "from",
 			    sg_addr_str((struct sockaddr *)&c->peer, a,
-			    sizeof(a)), gnutls_strerror(r),
-			    c->tlsp.fail[0] ? ": " : "", c->tlsp.fail);
+			    sizeof(a)), c->tlsp.fail[0] ? c->tlsp.fail :
+			    gnutls_strerror(r));
 			if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
 				log_warnx("%s: peer sent alert: %s",
 				    svc->cfg->name, gnutls_alert_get_name(

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Interop without the gateway pair (DESIGN §1: "one gateway must work on its
+# own against any standard peer"):
+#   phones (sipp, UDP) -> gwa (client) ==TLS==> Kamailio (tls module, TLS only)
+# in lab_topology_direct (Kamailio on pbx2, 198.18.2.10:5061).
+#
+# Kamailio runs tests/lab/kamailio/pbx-tls.cfg: a plain registrar/proxy with no
+# nathelper alias tricks and tcp_accept_aliases=no, requiring AND verifying
+# the gateway's client certificate against the lab CA (tls.cfg
+# [server:default], verify/require = yes).  Calls toward the phones are the
+# gateway's job: it registers flow-token Contacts
+# sip:sgw-...@198.18.2.1:5061;transport=tls and listens for TLS there, so
+# Kamailio either reuses the gateway's connection or opens a new one to
+# 198.18.2.1:5061 as a TLS client with the pbx certificate (tls.cfg
+# [client:default]), which the gateway verifies (verify = require, lab CA).
+#
+# Shows: both phones register over TLS; A->B and B->A complete with BYE from
+# either end; ul.dump has flow-token contacts with transport=tls; the WAN
+# capture holds only TLS (and the same detector sees plain SIP on the LAN);
+# `sipsgate status` lists the TLS connections with the peer's subject; which
+# path Kamailio took toward the phones (tls_accepted) is printed.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/gw.sh"
+
+lab_init interop-kam
+lab_certs
+lab_topology_direct
+
+C=$LAB_CERTS
+cat >"$LAB_DIR/gwa.conf" <<EOC
+control = $LAB_DIR/gwa.sock
+log-level = ${LAB_GW_LOG:-info}
+[phones]
+accept = udp:$LAB_GWA_IN:5060
+accept = tcp:$LAB_GWA_IN:5060
+accept = tls:$LAB_GWA_WAN:5061
+connect = tls:pbx.lab.test:5061
+trusted = 198.18.1.0/24
+cert = $C/gw-a.crt
+key = $C/gw-a.key
+ca = $C/ca.crt
+verify = require
+EOC
+
+lab_kamailio pbx2 pbx-tls kamailio
+# The template must stay what this test claims: TLS only, client
+# certificates required and verified, no alias tricks.
+kcfg=$LAB_DIR/kamailio.cfg ktls=$LAB_DIR/kamailio-tls.cfg
+grep -q '^tcp_accept_aliases=no' "$kcfg" || lab_fail "$kcfg: tcp_accept_aliases is not no"
+grep -qE '^[^#]*(nathelper|set_contact_alias|handle_ruri_alias|add_path|fix_nated)' "$kcfg" &&
+	lab_fail "$kcfg uses nathelper/alias/Path tricks"
+[ "$(grep -c '^listen=' "$kcfg")" = 1 ] && grep -q '^listen=tls:' "$kcfg" ||
+	lab_fail "$kcfg does not listen on TLS only"
+awk '/^\[server:default\]/{s=1;next} /^\[/{s=0} s' "$ktls" >"$LAB_DIR/tls-server.txt"
+awk '/^\[client:default\]/{s=1;next} /^\[/{s=0} s' "$ktls" >"$LAB_DIR/tls-client.txt"
+for k in 'verify_certificate = yes' 'require_certificate = yes' "ca_list = $C/ca.crt"; do
+	grep -qx "$k" "$LAB_DIR/tls-server.txt" || lab_fail "$ktls [server:default]: no '$k'"
+done
+for k in "certificate = $C/pbx.crt" "private_key = $C/pbx.key" "ca_list = $C/ca.crt" \
+	'verify_certificate = yes'; do
+	grep -qx "$k" "$LAB_DIR/tls-client.txt" || lab_fail "$ktls [client:default]: no '$k'"
+done
+
+lab_capture_start gwa wan "$LAB_DIR/wan.pcapng"
+lab_capture_start gwa lan "$LAB_DIR/lan.pcapng"
+lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
+lab_gw_wait_link gwa
+
+lab_call phones $LAB_GWA_IN:5060 alice $LAB_PHONE_A bob $LAB_PHONE_B caller ||
+	lab_fail "call alice -> bob (BYE by caller) failed"
+lab_call phones $LAB_GWA_IN:5060 bob $LAB_PHONE_B alice $LAB_PHONE_A callee ||
+	lab_fail "call bob -> alice (BYE by callee) failed"
+lab_call phones $LAB_GWA_IN:5060 alice $LAB_PHONE_A bob $LAB_PHONE_B callee ||
+	lab_fail "call alice -> bob (BYE by callee) failed"
+lab_call phones $LAB_GWA_IN:5060 bob $LAB_PHONE_B alice $LAB_PHONE_A caller ||
+	lab_fail "call bob -> alice (BYE by caller) failed"
+
+# Kamailio's location table: both phones as flow tokens on TLS.
+lab_kamcmd kamailio ul.dump >"$LAB_DIR/ul.dump" 2>&1 || lab_fail "kamcmd ul.dump failed"
+for u in alice bob; do
+	contacts=$(awk -v u="$u" '$1 == "AoR:" { on = ($2 == u) } on && $1 == "Address:" { print $2 }' \
+		"$LAB_DIR/ul.dump")
+	sockets=$(awk -v u="$u" '$1 == "AoR:" { on = ($2 == u) } on && $1 == "Socket:" { print $2 }' \
+		"$LAB_DIR/ul.dump")
+	[ -n "$contacts" ] || lab_fail "ul.dump: $u is not registered ($(cat "$LAB_DIR/ul.dump"))"
+	while read -r ct; do
+		echo "$ct" | grep -qE "^sip:sgw-[^@]+@$LAB_GWA_WAN:5061;transport=tls$" ||
+			lab_fail "ul.dump: $u has contact $ct, want sip:sgw-...@$LAB_GWA_WAN:5061;transport=tls"
+	done <<<"$contacts"
+	[ "$(echo $sockets)" = "tls:$LAB_PBX2:5061" ] ||
+		lab_fail "ul.dump: $u was registered on socket(s) '$(echo $sockets)', want tls:$LAB_PBX2:5061"
+	lab_log "Kamailio location: $u -> $(echo $contacts)"
+done
+
+# Which path Kamailio took toward the phones.
+lab_gw_status gwa >"$LAB_DIR/gwa.status" || lab_fail "sipsgate status failed"
+acc=$(awk '$1 == "tls_accepted" { print $2; exit }' "$LAB_DIR/gwa.status")
+con=$(awk '$1 == "tls_connected" { print $2; exit }' "$LAB_DIR/gwa.status")
+if [ "${acc:-0}" -gt 0 ]; then
+	path="opened $acc new TLS connection(s) to the Contact $LAB_GWA_WAN:5061 (as a TLS client, pbx certificate verified by the gateway)"
+else
+	path="reused the gateway's own connection"
+fi
+echo "Kamailio -> phones: $path (gwa tls_connected=$con tls_accepted=$acc)"
+cat "$LAB_DIR/gwa.status"
+grep -qE "connection [0-9]+ tls to $LAB_PBX2:5061 up .* peer '[^']*pbx\.lab\.test[^']*' \(connect target\)" \
+	"$LAB_DIR/gwa.status" || lab_fail "status: no TLS connection to Kamailio with its subject"
+if [ "${acc:-0}" -gt 0 ]; then
+	grep -q "tls connection .* from $LAB_PBX2:[0-9]* established: .*peer '[^']*pbx\.lab\.test" \
+		"$LAB_DIR/gwa.log" || lab_fail "gwa accepted TLS but logged no verified pbx peer"
+fi
+for k in hs_fail_server hs_fail_client token_bad; do
+	v=$(awk -v k=$k '$1 == k { print $2; exit }' "$LAB_DIR/gwa.status")
+	[ "$v" = 0 ] || lab_fail "gwa $k = $v"
+done
+
+lab_capture_stop
+
+# What crossed the WAN. The same SIP detector must see plain SIP on the
+# phones' LAN, or it proves nothing.
+sipfilter='sip.Request-Line || sip.Status-Line'
+lan=$(tshark -r "$LAB_DIR/lan.pcapng" -Y "$sipfilter" 2>/dev/null | wc -l)
+[ "$lan" -gt 20 ] || lab_fail "the SIP detector saw only $lan SIP frames on gwa's LAN"
+cap=$LAB_DIR/wan.pcapng
+tls=$(tshark -r "$cap" -Y 'tls' 2>/dev/null | wc -l)
+sip=$(tshark -r "$cap" -d tcp.port==5061,sip -Y "$sipfilter" 2>/dev/null | wc -l)
+plain=$(tshark -r "$cap" -Y 'udp || (tcp.len > 0 && !tls)' 2>/dev/null | wc -l)
+grep -aqE 'SIP/2\.0|REGISTER sip|INVITE sip|Call-ID' "$cap" && leak=yes || leak=no
+echo "LAN capture: $lan SIP frames; WAN capture: $tls TLS records, $sip frames that parse as SIP, $plain plain payload frames, plaintext SIP bytes: $leak"
+[ "$tls" -gt 0 ] || lab_fail "no TLS on the WAN"
+[ "$sip" -eq 0 ] || lab_fail "$sip frames on the WAN parse as plain SIP"
+[ "$plain" -eq 0 ] || lab_fail "$plain non-TLS payload frames on the WAN"
+[ "$leak" = no ] || lab_fail "plaintext SIP bytes in the WAN capture"
+lab_pass
