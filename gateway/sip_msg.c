@@ -462,8 +462,13 @@ int sg_sip_naddr_parse(struct sg_str s, struct sg_sip_naddr *na)
 		if (lt == n || p[lt] != '<')
 			return -EINVAL;
 	} else {
+		/*
+		 * Liberal where it costs nothing: phones put UTF-8 names
+		 * unquoted; a comma or quote still ends it (baddn).
+		 */
 		for (lt = 0; lt < n && p[lt] != '<'; lt++)
-			if (!is_token_char(p[lt]) && !is_lws(p[lt]))
+			if (!is_token_char(p[lt]) && !is_lws(p[lt]) &&
+			    (unsigned char)p[lt] < 0x80)
 				break;
 		if (lt == n || p[lt] != '<') {
 			/* No '<' after a display name: a bare addr-spec. */

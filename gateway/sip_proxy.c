@@ -846,10 +846,17 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	adv_addr(svc, rp.dest.side, oc, host, sizeof(host), &port);
 	ob_printf(&b, "Via: SIP/2.0/%s ", xport_via_name(rp.dest.kind));
 	ob_hostport(&b, host, port);
-	ob_printf(&b, ";branch=%s%c%s;rport%s\r\n", SG_BRANCH_TAG,
+	ob_printf(&b, ";branch=%s%c%s;rport%s", SG_BRANCH_TAG,
 	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch,
 	    rp.dest.kind == SG_XPORT_TLS && svc->adv_port[SG_SIDE_OUTSIDE] ?
 	    ";alias" : "");
+	/*
+	 * RFC 3261 §18.2.2: the response goes back on the connection the
+	 * request came on. Stateless, we remember it in our own Via.
+	 */
+	if (src->conn)
+		ob_printf(&b, ";sgc=%llu", (unsigned long long)src->conn->id);
+	ob_cstr(&b, "\r\n");
 	/* RFC 5658 double Record-Route: the far side's URI on top. */
 	if (rp.record_route) {
 		ob_cstr(&b, "Record-Route: ");
@@ -1010,9 +1017,10 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 			     struct sg_sip_msg *m)
 {
 	const struct sg_sip_hdr *vh = sg_sip_hdr_find(m, SG_SIP_HDR_VIA);
-	struct sg_str rest, top, next = SG_STR_NULL, elem;
+	struct sg_str rest, top, next = SG_STR_NULL, elem, val;
 	struct sg_sip_via v;
 	struct sg_dest d;
+	uint32_t conn_id;
 	enum sg_side side;
 	struct ob b;
 	unsigned i, vias_seen = 0;
@@ -1048,6 +1056,13 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		log_info("%s: dropped %u response: no usable Via below ours",
 		    svc->cfg->name, m->status);
 		return;
+	}
+	if (d.kind != SG_XPORT_UDP && sg_sip_param_get(v.params, "sgc", &val) &&
+	    sg_str_to_u32(val, &conn_id) == 0) {
+		struct sg_conn *c = sg_xport_find_conn_id(svc, conn_id);
+
+		if (c && c->side == side)
+			d.conn = c;
 	}
 	(void)src;
 	ob_init(&b, out_scratch, sizeof(out_scratch));

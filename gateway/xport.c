@@ -296,6 +296,16 @@ struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
 	return fallback;
 }
 
+struct sg_conn *sg_xport_find_conn_id(struct sg_svc *svc, uint64_t id)
+{
+	struct sg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		if (c->id == id && !c->closing)
+			return c;
+	return NULL;
+}
+
 static struct sg_conn *conn_new(struct sg_svc *svc, enum sg_xport_kind kind,
 				enum sg_side side, bool outbound)
 {

@@ -157,6 +157,8 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now_ms);
 /* Find a ready connection to addr (by peer or alias) on a side. */
 struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
 				   const struct sockaddr *addr);
+/* The open connection with this id, or NULL. */
+struct sg_conn *sg_xport_find_conn_id(struct sg_svc *svc, uint64_t id);
 /* Is conn still open (pointer compared against the live list)? */
 bool sg_xport_conn_is_live(struct sg_svc *svc, const struct sg_conn *conn);
 

@@ -71,9 +71,11 @@ keepalive = 1
     finally:
         gw.terminate()
         try:
-            gw.wait(5)
+            rc = gw.wait(10)
         except subprocess.TimeoutExpired:
             gw.kill()
+            rc = "hung"
+        check(rc == 0, f"daemon exits cleanly on SIGTERM (sanitizers quiet): {rc}")
         log.close()
         if failures:
             print(open(os.path.join(tmp, "sipsgate.log")).read()[-6000:])

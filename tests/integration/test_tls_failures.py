@@ -131,7 +131,12 @@ verify = require
         run(certs, lsock, gw, p_in, p_out, ctl, logpath)
     finally:
         gw.terminate()
-        gw.wait(5)
+        try:
+            rc = gw.wait(10)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            rc = "hung"
+        check(rc == 0, f"daemon exits cleanly on SIGTERM (sanitizers quiet): {rc}")
         log.close()
         if failures:
             print(open(logpath).read()[-5000:])

@@ -984,6 +984,12 @@ static void test_sip_msg_parses_naddr_forms(void **state)
 	assert_int_equal(sg_sip_naddr_parse(SG_STR(" * "), &na), 0);
 	assert_str(na.uri, "*");
 
+	/* Unquoted UTF-8 display names, as phones send them. */
+	assert_int_equal(sg_sip_naddr_parse(SG_STR(
+	    "J\xc3\xbcrgen M\xc3\xbcller <sip:j@b>;tag=9"), &na), 0);
+	assert_str(na.display, "J\xc3\xbcrgen M\xc3\xbcller");
+	assert_str(na.uri, "sip:j@b");
+
 	/* LWS inside <> is tolerated (RFC 4475 3.1.2.14). */
 	assert_int_equal(sg_sip_naddr_parse(SG_STR(
 	    "\"Watson, Thomas\" < sip:t.watson@example.org >"), &na), 0);
