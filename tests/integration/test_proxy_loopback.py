@@ -48,7 +48,7 @@ accept = udp:127.0.0.1:{p_in}
 accept = tcp:127.0.0.1:{p_in}
 accept = tls:127.0.0.1:{p_out}
 connect = tls:127.0.0.1:{p_peer}
-trusted = 127.0.0.0/8
+trusted = 127.0.0.1/32
 cert = {certs}/gw-a.crt
 key = {certs}/gw-a.key
 ca = {certs}/ca.crt
@@ -303,6 +303,33 @@ def run(sctx, lsock, gw, p_in, p_out, p_peer, ctl, certs):
     phone.send(register(phone, "alice", "reg3"))
     m = peer.recv()
     check(m is not None and m.method == "REGISTER", "REGISTER over the new link")
+    check(tsock.session_reused, "the new link resumed the TLS session")
+
+    # 8b. Only trusted sources on the inside (trusted = 127.0.0.1/32).
+    outsider = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    outsider.bind(("127.0.0.2", 0))
+    outsider.settimeout(0.5)
+    outsider.sendto(b"OPTIONS sip:pbx.lab.test SIP/2.0\r\nVia: SIP/2.0/UDP "
+                    b"127.0.0.2;branch=z9hG4bKout\r\nMax-Forwards: 70\r\n"
+                    b"From: <sip:o@x>;tag=1\r\nTo: <sip:p@x>\r\nCall-ID: out\r\n"
+                    b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                    ("127.0.0.1", p_in))
+    try:
+        outsider.recv(1000)
+        check(False, "untrusted source got an answer")
+    except socket.timeout:
+        pass
+    check(peer.recv(timeout=0.3) is None, "untrusted datagram not forwarded")
+    t = socket.socket()
+    t.bind(("127.0.0.2", 0))
+    t.connect(("127.0.0.1", p_in))
+    t.settimeout(2)
+    try:
+        closed = t.recv(10) == b""
+    except OSError:
+        closed = True
+    check(closed, "TCP connection from an untrusted source closed")
+    t.close()
 
     # 9. Counters through the control socket.
     out = subprocess.run([SIPSGATE, "-s", ctl, "status"], capture_output=True,
@@ -313,6 +340,8 @@ def run(sctx, lsock, gw, p_in, p_out, p_peer, ctl, certs):
     check(int(counters.get("too_many_hops", 0)) == 1, "483 counted")
     check(int(counters.get("remote_close", 0)) >= 1, "remote close counted")
     check(int(counters.get("tls_active", 0)) == 1, "one TLS connection active")
+    check(int(counters.get("tls_resumed", 0)) == 1, "resumption counted")
+    check(int(counters.get("untrusted_drop", 0)) == 2, "untrusted sources counted")
     check("(connect target)" in out and "TLS1.3" in out,
           "status lists the link with its TLS version")
 
