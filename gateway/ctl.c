@@ -14,6 +14,7 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "session.h"
 
 static uv_pipe_t ctl_pipe;
 static bool ctl_open;
@@ -47,6 +48,8 @@ void sg_ctl_status(struct sg_gw *gw, FILE *f)
 		C(loops); C(too_many_hops); C(local_replies);
 		C(keepalive_pongs);
 #undef C
+		if (svc->sess)
+			sg_session_status(svc->sess, f);
 		for (c = svc->conns; c; c = c->next) {
 			if (c->closing)
 				continue;

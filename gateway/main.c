@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "log.h"
+#include "session.h"
 #include "sip_proxy.h"
 #include "tls.h"
 #include "xport.h"
@@ -103,8 +104,10 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = uv_now(t->loop);
 	unsigned i;
 
-	for (i = 0; i < gw.nsvc; i++)
+	for (i = 0; i < gw.nsvc; i++) {
 		sg_xport_tick(&gw.svc[i], now);
+		sg_session_tick(gw.svc[i].sess, now);
+	}
 	sd_notify(0, "WATCHDOG=1");
 }
 
@@ -119,8 +122,10 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	log_info("signal %d: shutting down", signum);
 	sd_notify(0, "STOPPING=1");
-	for (i = 0; i < gw.nsvc; i++)
+	for (i = 0; i < gw.nsvc; i++) {
+		sg_session_close_all(gw.svc[i].sess);
 		sg_xport_stop(&gw.svc[i]);
+	}
 	sg_ctl_stop();
 	uv_timer_stop(&gw.tick);
 	uv_close((uv_handle_t *)&gw.tick, NULL);
@@ -221,6 +226,9 @@ int main(int argc, char **argv)
 			fatalx("%s: cannot start", s->name);
 		if (sg_proxy_check(svc, stderr) < 0)
 			fatalx("%s: incomplete configuration", s->name);
+		if ((svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
+		    sg_session_init(svc->sess, svc, stderr) < 0)
+			fatalx("%s: cannot set up media", s->name);
 		gw.nsvc++;
 	}
 	if (cfg->control[0] && sg_ctl_start(&gw, cfg->control) < 0)
@@ -238,8 +246,11 @@ int main(int argc, char **argv)
 	    gw.nsvc == 1 ? "" : "s");
 	sd_notify(0, "READY=1");
 	uv_run(gw.loop, UV_RUN_DEFAULT);
-	for (i = 0; i < gw.nsvc; i++)
+	for (i = 0; i < gw.nsvc; i++) {
 		sg_tls_ctx_free(gw.svc[i].tls);
+		free(gw.svc[i].sess->buckets);
+		free(gw.svc[i].sess);
+	}
 	free(gw.svc);
 	uv_loop_close(gw.loop);
 	sg_cfg_free(cfg);

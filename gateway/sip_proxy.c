@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "sip_msg.h"
+#include "session.h"
 #include "sip_proxy.h"
 
 #define OUT_MAX (SG_SIP_MAX_MSG + 8192)
@@ -26,6 +27,7 @@
 static struct sg_sip_msg msg_scratch;
 static char out_scratch[OUT_MAX];
 static char copy_scratch[SG_SIP_MAX_MSG + 1];
+static char sdp_scratch[16384];
 
 struct ob {			/* output builder over out_scratch */
 	char *p;
@@ -777,6 +779,7 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 			    struct sg_sip_msg *m)
 {
 	struct route_plan rp;
+	struct sg_str body;
 	const char *why = NULL;
 	const struct sg_conn *oc;
 	char branch[17], host[256], a[64];
@@ -825,6 +828,25 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		    code == 404 ? "Not Found" : code == 430 ? "Flow Failed" :
 		    code == 400 ? "Bad Request" : "Service Unavailable", NULL);
 		return;
+	}
+	/* Calls and media: the SDP that leaves, or a refusal (DESIGN §4). */
+	body = m->body;
+	if (svc->sess) {
+		struct sg_session_msg sm = { .m = m, .from = src->side,
+		    .req_from = src->side, .body = m->body, .out = sdp_scratch,
+		    .outsz = sizeof(sdp_scratch) };
+		char warn[300];
+
+		if ((code = (unsigned)sg_session_on_msg(svc->sess, &sm)) != 0) {
+			snprintf(warn, sizeof(warn), "Warning: 399 sipsgate"
+			    " \"%s\"\r\n", sm.why ? sm.why : "refused");
+			reply(svc, src, m, code, code == 488 ?
+			    "Not Acceptable Here" : code == 503 ?
+			    "Service Unavailable" : code == 400 ?
+			    "Bad Request" : "Server Internal Error", warn);
+			return;
+		}
+		body = sm.body;
 	}
 	/* The connection the message will leave on, for our addresses. */
 	oc = rp.dest.conn;
@@ -943,8 +965,8 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	}
 	if (!has_mf)
 		ob_cstr(&b, "Max-Forwards: 70\r\n");
-	ob_printf(&b, "Content-Length: %zu\r\n\r\n", m->body.len);
-	ob_str(&b, m->body);
+	ob_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
+	ob_str(&b, body);
 	if (b.overflow) {
 		reply(svc, src, m, 513, "Message Too Large", NULL);
 		return;
@@ -1017,10 +1039,11 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 			     struct sg_sip_msg *m)
 {
 	const struct sg_sip_hdr *vh = sg_sip_hdr_find(m, SG_SIP_HDR_VIA);
-	struct sg_str rest, top, next = SG_STR_NULL, elem, val;
+	struct sg_str rest, top, next = SG_STR_NULL, elem, val, body;
 	struct sg_sip_via v;
 	struct sg_dest d;
 	uint32_t conn_id;
+	unsigned refuse = 0;
 	enum sg_side side;
 	struct ob b;
 	unsigned i, vias_seen = 0;
@@ -1064,9 +1087,25 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		if (c && c->side == side)
 			d.conn = c;
 	}
-	(void)src;
+	body = m->body;
+	if (svc->sess) {
+		struct sg_session_msg sm = { .m = m, .from = src->side,
+		    .req_from = side, .body = m->body, .out = sdp_scratch,
+		    .outsz = sizeof(sdp_scratch) };
+
+		refuse = (unsigned)sg_session_on_msg(svc->sess, &sm);
+		body = refuse ? SG_STR_NULL : sm.body;
+		if (refuse)
+			log_warnx("%s: %u response turned into %u: %s",
+			    svc->cfg->name, m->status, refuse,
+			    sm.why ? sm.why : "?");
+	}
 	ob_init(&b, out_scratch, sizeof(out_scratch));
-	ob_str(&b, m->start_line);
+	if (refuse)
+		ob_printf(&b, "SIP/2.0 %u %s", refuse, refuse == 488 ?
+		    "Not Acceptable Here" : "Server Internal Error");
+	else
+		ob_str(&b, m->start_line);
 	ob_cstr(&b, "\r\n");
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
@@ -1090,12 +1129,13 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 				any = true;
 			}
 			ob_cstr(&b, "\r\n");
-		} else if (h->id != SG_SIP_HDR_CONTENT_LENGTH) {
+		} else if (h->id != SG_SIP_HDR_CONTENT_LENGTH &&
+		    !(refuse && h->id == SG_SIP_HDR_CONTENT_TYPE)) {
 			ob_str(&b, h->raw);
 		}
 	}
-	ob_printf(&b, "Content-Length: %zu\r\n\r\n", m->body.len);
-	ob_str(&b, m->body);
+	ob_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
+	ob_str(&b, body);
 	if (b.overflow) {
 		svc->st.send_fail++;
 		return;

@@ -18,6 +18,7 @@
 
 struct sg_gw;
 struct sg_svc;
+struct sg_sessions;
 
 /* Counters an operator knows from CUBE's connection table, per service. */
 struct sg_svc_stats {
@@ -115,6 +116,7 @@ struct sg_svc {
 	char adv_host[2][256];
 	uint16_t adv_port[2];		/* 0: the connection's own port */
 	enum sg_xport_kind inside_kind;	/* udp unless only tcp accepts */
+	struct sg_sessions *sess;	/* calls and media (session.c) */
 	struct sg_svc_stats st;
 };
 

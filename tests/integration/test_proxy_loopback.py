@@ -54,6 +54,8 @@ key = {certs}/gw-a.key
 ca = {certs}/ca.crt
 verify = require
 keepalive = 1
+media = relay
+rtp-ports = 31000-31099
 """)
     # The peer: a TLS server that requires the gateway's certificate.
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -167,7 +169,12 @@ def run(sctx, lsock, gw, p_in, p_out, p_peer, ctl, certs):
     check(rr == [f"<sip:127.0.0.1:{p_in};lr>",
                  f"<sip:127.0.0.1:{p_out};transport=tls;lr>"],
           f"double Record-Route, inside first: {rr}")
-    check(m.body == sdp, "SDP body unchanged (media policy not applied yet)")
+    # media = relay: the gateway puts itself in the media path.
+    body = m.body.decode()
+    mport = re.search(r"^m=audio (\d+) RTP/AVP 0\r$", body, re.M)
+    check("c=IN IP4 127.0.0.1\r\n" in body and mport and
+          31000 <= int(mport.group(1)) <= 31099 and "a=crypto" not in body,
+          f"SDP points at the gateway's relay port: {body}")
     check(m.all("Via")[0].startswith(f"SIP/2.0/UDP 127.0.0.1:{p_in};branch=z9hG4bK-sgo"),
           "gateway Via toward the phone")
     ok = response_to(m, 200, "OK", [("Contact", f"<sip:alice@127.0.0.1:{phone.port}>")])

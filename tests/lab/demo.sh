@@ -31,7 +31,7 @@ say "what the phones sent (plain SIP on the LAN), first lines"
 grep -E '^(INVITE|REGISTER|BYE|ACK) sip' "$LAB_DIR/call1-alice.msg" | head -4 | sed 's/^/  /'
 
 say "the TLS link between the gateways (sipsgate status on gwa)"
-lab_gw_status gwa | grep -E 'connection|tls_active|msg_(in|out)' | sed 's/^/  /'
+lab_gw_status gwa | grep -E "connection|tls_active|msg_(in|out)|calls_|srtp_|rtp_" | sed "s/^/  /"
 
 say "what crossed the WAN (tshark on gwa's WAN interface)"
 cap=$LAB_DIR/wan.pcapng

@@ -1,0 +1,906 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.c: calls, SDP offer/answer and the media policy (DESIGN §4,
+ * RFC 3264, RFC 4568). Runs on the control plane: it may allocate and
+ * log; media.c does the per-packet work.
+ *
+ * SDES keys: the key in an SDP is the one its author sends with. So an
+ * offer from the inside leaves with one fresh key of ours per configured
+ * suite; the answer's a=crypto (same tag) gives the peer's key. An offer
+ * from the outside gives the peer's key for the first acceptable suite;
+ * the answer we write carries our key for that suite and tag. Our key of
+ * a stream is kept across re-INVITEs while the suite stays, so the
+ * peer's context (and its ROC) stays valid: no re-key, no gap.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "sdp.h"
+#include "session.h"
+#include "srtp.h"
+
+#define NBUCKETS 4096
+#define MEDIA_TIMEOUT_MS (120 * 1000)	/* no packet on any leg for this long */
+#define RX_PREV_KEEP_MS (10 * 1000)	/* old peer key kept after a re-key */
+
+struct sg_call_stream {
+	struct sg_media_stream ms;	/* embedded: handles live here */
+	struct sg_call *call;
+	unsigned idx;
+	bool open;
+	bool secure;
+	/* Our offer toward the outside: a key per suite. */
+	unsigned noffered;
+	struct {
+		int suite;
+		uint32_t tag;
+		uint8_t key[SG_SRTP_MAX_KEY];
+	} offered[8];
+	/* The outside's offer: what we chose from it. */
+	bool have_choice;
+	int choice_suite;
+	uint32_t choice_tag;
+	uint8_t choice_key[SG_SRTP_MAX_KEY];
+	bool choice_plain_rtcp;
+	/* The key we send with on the outside, kept across re-INVITEs. */
+	bool have_our;
+	int our_suite;
+	uint8_t our_key[SG_SRTP_MAX_KEY];
+	/* Installed in the outside leg. */
+	bool tx_on, rx_on;
+	int tx_suite, rx_suite;
+	uint8_t tx_key[SG_SRTP_MAX_KEY], rx_key[SG_SRTP_MAX_KEY];
+	uint64_t rx_prev_since;
+};
+
+struct sg_call {
+	struct sg_call *next;		/* hash chain */
+	struct sg_sessions *ss;
+	char callid[256];
+	char tag_caller[128], tag_callee[128];
+	enum sg_side caller_side;
+	uint32_t invite_cseq;
+	bool ended;
+	bool offer_pending;
+	enum sg_side offer_from;
+	uint32_t offer_cseq;
+	unsigned nstreams;
+	struct sg_call_stream *streams[SG_SDP_MAX_MEDIA];
+	unsigned alive;			/* streams whose handles are open */
+	bool counted_media;
+};
+
+static uint32_t hash_str(struct sg_str s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < s.len; i++)
+		h = (h ^ (uint8_t)s.p[i]) * 16777619u;
+	return h;
+}
+
+static bool str_is(const char *a, struct sg_str b)
+{
+	return strlen(a) == b.len && memcmp(a, b.p, b.len) == 0;
+}
+
+static void copy_str(char *dst, size_t sz, struct sg_str s)
+{
+	size_t n = SG_MIN(s.len, sz - 1);
+
+	memcpy(dst, s.p, n);
+	dst[n] = '\0';
+}
+
+static struct sg_str header_tag(const struct sg_sip_msg *m,
+				enum sg_sip_hdr_id id)
+{
+	const struct sg_sip_hdr *h = sg_sip_hdr_find(m, id);
+	struct sg_sip_naddr na;
+	struct sg_str tag = SG_STR_NULL;
+
+	if (h && sg_sip_naddr_parse(h->value, &na) == 0)
+		sg_sip_param_get(na.params, "tag", &tag);
+	return tag;
+}
+
+/* Set-up. */
+
+static int side_addr(struct sg_sessions *ss, int side, const char *cfgaddr,
+		     FILE *errf)
+{
+	struct sg_svc *svc = ss->svc;
+	struct sockaddr_storage bind;
+	const char *host = svc->adv_host[side];
+
+	/* Bind to the address SIP uses on that side when it is literal. */
+	if (sg_addr_parse(host, 0, &bind) < 0) {
+		if (cfgaddr[0] == '\0' || sg_addr_parse(cfgaddr, 0, &bind) < 0) {
+			fprintf(errf, "%s: media on the %s needs an address:"
+			    " set media-%s = ADDRESS\n", svc->cfg->name,
+			    side ? "outside" : "inside",
+			    side ? "outside" : "inside");
+			return -EINVAL;
+		}
+		/* A name or a NAT address: listen on every address. */
+		sg_addr_parse(bind.ss_family == AF_INET6 ? "::" : "0.0.0.0", 0,
+		    &bind);
+	}
+	if (side == SG_MEDIA_INSIDE)
+		ss->media.addr[0] = bind;
+	else
+		ss->media.addr[1] = bind;
+	snprintf(ss->sdp_addr[side], sizeof(ss->sdp_addr[side]), "%s",
+	    cfgaddr[0] ? cfgaddr : host);
+	ss->sdp_v6[side] = strchr(ss->sdp_addr[side], ':') != NULL;
+	return 0;
+}
+
+int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
+{
+	const struct sg_cfg_service *cfg = svc->cfg;
+	struct sockaddr_storage none;
+	unsigned i;
+	int s;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->svc = svc;
+	memset(&none, 0, sizeof(none));
+	if (sg_media_init(&ss->media, svc->gw->loop, &none, &none,
+	    cfg->rtp_min ? cfg->rtp_min : 20000,
+	    cfg->rtp_max ? cfg->rtp_max : 29999) < 0) {
+		fprintf(errf, "%s: rtp-ports: the range is too small\n",
+		    cfg->name);
+		return -EINVAL;
+	}
+	if (side_addr(ss, SG_MEDIA_INSIDE, cfg->media_inside, errf) < 0 ||
+	    side_addr(ss, SG_MEDIA_OUTSIDE, cfg->media_outside, errf) < 0)
+		return -EINVAL;
+	sg_srtp_global_init();
+	for (i = 0; i < cfg->nsuites && ss->nsuites < SG_ARRAY_SIZE(ss->suites);
+	    i++) {
+		s = sg_srtp_suite_by_name(sg_str_make(cfg->suites[i],
+		    strlen(cfg->suites[i])));
+		if (s < 0)
+			continue;
+		if (!sg_srtp_suite_is_available(s)) {
+			log_warnx("%s: %s is not in this libsrtp2 build: not"
+			    " offered", cfg->name, cfg->suites[i]);
+			continue;
+		}
+		ss->suites[ss->nsuites++] = s;
+	}
+	if (ss->nsuites == 0)
+		ss->suites[ss->nsuites++] = SG_SRTP_AES_CM_128_HMAC_SHA1_80;
+	ss->nbuckets = NBUCKETS;
+	if ((ss->buckets = calloc(ss->nbuckets, sizeof(*ss->buckets))) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Calls. */
+
+static struct sg_call **bucket(struct sg_sessions *ss, struct sg_str callid)
+{
+	return &ss->buckets[hash_str(callid) % ss->nbuckets];
+}
+
+/*
+ * The call a message belongs to: the one whose caller tag and side match
+ * the request's From tag and arrival side, or whose callee does.
+ */
+static struct sg_call *call_find(struct sg_sessions *ss, struct sg_str callid,
+				 struct sg_str from_tag, enum sg_side req_from)
+{
+	struct sg_call *c;
+
+	for (c = *bucket(ss, callid); c; c = c->next) {
+		if (c->ended || !str_is(c->callid, callid))
+			continue;
+		if (str_is(c->tag_caller, from_tag) && c->caller_side == req_from)
+			return c;
+		if (c->tag_callee[0] && str_is(c->tag_callee, from_tag) &&
+		    c->caller_side != req_from)
+			return c;
+	}
+	return NULL;
+}
+
+static struct sg_call *call_new(struct sg_sessions *ss, struct sg_str callid,
+				struct sg_str from_tag, enum sg_side caller_side,
+				uint32_t cseq)
+{
+	struct sg_call *c;
+	struct sg_call **b;
+
+	if (callid.len >= sizeof(c->callid) ||
+	    from_tag.len >= sizeof(c->tag_caller))
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->ss = ss;
+	copy_str(c->callid, sizeof(c->callid), callid);
+	copy_str(c->tag_caller, sizeof(c->tag_caller), from_tag);
+	c->caller_side = caller_side;
+	c->invite_cseq = cseq;
+	b = bucket(ss, callid);
+	c->next = *b;
+	*b = c;
+	ss->calls_active++;
+	ss->calls_total++;
+	return c;
+}
+
+static void call_unlink(struct sg_call *c)
+{
+	struct sg_call **pp = bucket(c->ss, sg_str_make(c->callid,
+	    strlen(c->callid)));
+
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			return;
+		}
+}
+
+static void call_maybe_free(struct sg_call *c)
+{
+	if (c->ended && c->alive == 0) {
+		call_unlink(c);
+		free(c);
+	}
+}
+
+static void stream_on_event(struct sg_media_stream *ms, int ev)
+{
+	struct sg_call_stream *cs = ms->owner;
+	struct sg_call *c = cs->call;
+
+	if (ev != SG_MEDIA_EV_CLOSED)
+		return;
+	c->ss->streams_active--;
+	c->streams[cs->idx] = NULL;
+	gnutls_memset(cs, 0, sizeof(*cs));
+	free(cs);
+	c->alive--;
+	call_maybe_free(c);
+}
+
+static void stream_close(struct sg_call_stream *cs)
+{
+	if (cs && cs->open) {
+		cs->open = false;
+		sg_media_stream_close(&cs->ms);
+	}
+}
+
+static void call_end(struct sg_call *c, const char *why)
+{
+	unsigned i;
+
+	if (c->ended)
+		return;
+	c->ended = true;
+	c->ss->calls_active--;
+	log_debug("%s: call %s ended: %s", c->ss->svc->cfg->name, c->callid,
+	    why);
+	for (i = 0; i < c->nstreams; i++)
+		stream_close(c->streams[i]);
+	call_maybe_free(c);
+}
+
+static struct sg_call_stream *stream_get(struct sg_call *c, unsigned i)
+{
+	struct sg_call_stream *cs = c->streams[i];
+
+	if (cs && cs->open)
+		return cs;
+	if (cs)
+		return NULL;	/* still closing: no media this round */
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		return NULL;
+	cs->call = c;
+	cs->idx = i;
+	if (sg_media_stream_open(&c->ss->media, &cs->ms, stream_on_event,
+	    cs) < 0) {
+		/* Freed by stream_on_event once its handles closed. */
+		c->streams[i] = cs;
+		c->alive++;
+		c->ss->streams_active++;
+		return NULL;
+	}
+	cs->open = true;
+	c->streams[i] = cs;
+	c->alive++;
+	c->ss->streams_active++;
+	if (c->nstreams < i + 1)
+		c->nstreams = i + 1;
+	return cs;
+}
+
+/* Keys and contexts. */
+
+/* Agree the outside leg's mode: SRTP, or plain where policy allows. */
+static void set_secure(struct sg_call_stream *cs, bool secure)
+{
+	struct sg_media_leg *out = &cs->ms.leg[SG_MEDIA_OUTSIDE];
+
+	cs->secure = secure;
+	out->secure = secure;
+	out->plain_ok = !secure;
+}
+
+static int new_key(uint8_t *key, size_t len)
+{
+	return gnutls_rnd(GNUTLS_RND_KEY, key, len) < 0 ? -EIO : 0;
+}
+
+static int install_tx(struct sg_call_stream *cs)
+{
+	struct sg_media_leg *leg = &cs->ms.leg[SG_MEDIA_OUTSIDE];
+	size_t klen = sg_srtp_key_len(cs->our_suite);
+
+	if (cs->tx_on && cs->tx_suite == cs->our_suite &&
+	    memcmp(cs->tx_key, cs->our_key, klen) == 0)
+		return 0;	/* unchanged: keep context and ROC */
+	sg_srtp_close(&leg->tx);
+	if (sg_srtp_init(&leg->tx, cs->our_suite, cs->our_key, klen, true) < 0)
+		return -EINVAL;
+	cs->tx_on = true;
+	cs->tx_suite = cs->our_suite;
+	memcpy(cs->tx_key, cs->our_key, klen);
+	return 0;
+}
+
+static int install_rx(struct sg_call_stream *cs, int suite,
+		      const uint8_t *key, bool plain_rtcp)
+{
+	struct sg_media_leg *leg = &cs->ms.leg[SG_MEDIA_OUTSIDE];
+	size_t klen = sg_srtp_key_len(suite);
+
+	leg->plain_rtcp_ok = plain_rtcp;
+	if (cs->rx_on && cs->rx_suite == suite &&
+	    memcmp(cs->rx_key, key, klen) == 0)
+		return 0;	/* a refresh: same key, same context */
+	if (cs->rx_on) {
+		/* A re-key: keep the old context a while for packets in
+		 * flight (RFC 4568 §7.1.4), so audio has no gap. */
+		sg_srtp_close(&leg->rx_prev);
+		leg->rx_prev = leg->rx;
+		memset(&leg->rx, 0, sizeof(leg->rx));
+		cs->rx_prev_since = uv_now(cs->ms.m->loop);
+	}
+	if (sg_srtp_init(&leg->rx, suite, key, klen, false) < 0)
+		return -EINVAL;
+	cs->rx_on = true;
+	cs->rx_suite = suite;
+	memcpy(cs->rx_key, key, klen);
+	return 0;
+}
+
+/* SDP helpers. */
+
+static int sdp_peer(const struct sg_sdp *sdp, const struct sg_sdp_media *md,
+		    struct sockaddr_storage *rtp, struct sockaddr_storage *rtcp)
+{
+	struct sg_str a = md->has_conn ? md->conn_addr : sdp->conn_addr;
+	char host[64];
+
+	if (a.len == 0 || a.len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, a.p, a.len);
+	host[a.len] = '\0';
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return -EAGAIN;		/* RFC 2543 hold: keep the peer */
+	if (sg_addr_parse(host, md->port, rtp) < 0)
+		return -EINVAL;
+	*rtcp = *rtp;
+	if (rtcp->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)rtcp)->sin6_port = htons(
+		    md->has_rtcp ? md->rtcp_port : (uint16_t)(md->port + 1));
+	else
+		((struct sockaddr_in *)rtcp)->sin_port = htons(
+		    md->has_rtcp ? md->rtcp_port : (uint16_t)(md->port + 1));
+	return 0;
+}
+
+static bool proto_is_rtp(struct sg_str p)
+{
+	return p.len >= 7 && (memcmp(p.p, "RTP/", 4) == 0 ||
+	    memcmp(p.p, "UDP/TLS/RTP", 11 <= p.len ? 11 : p.len) == 0);
+}
+
+static void set_peer(struct sg_call_stream *cs, int side,
+		     const struct sg_sdp *sdp, const struct sg_sdp_media *md)
+{
+	struct sockaddr_storage rtp, rtcp;
+
+	if (sdp_peer(sdp, md, &rtp, &rtcp) == 0)
+		sg_media_leg_set_peer(&cs->ms.leg[side], &rtp, &rtcp,
+		    md->rtcp_mux);
+	else
+		cs->ms.leg[side].rtcp_mux = md->rtcp_mux;
+}
+
+/*
+ * The first a=crypto of an outside offer that we can do: a suite we
+ * offer ourselves, available here, one inline key without lifetime/MKI.
+ */
+static bool choose_crypto(struct sg_sessions *ss, const struct sg_sdp_media *md,
+			  struct sg_call_stream *cs)
+{
+	unsigned i, k;
+
+	for (i = 0; i < md->ncrypto; i++) {
+		const struct sg_sdp_crypto *c = &md->crypto[i];
+		int s = sg_srtp_suite_by_name(c->suite);
+		uint8_t key[SG_SRTP_MAX_KEY];
+		int n;
+
+		if (s < 0)
+			continue;
+		for (k = 0; k < ss->nsuites && ss->suites[k] != s; k++)
+			;
+		if (k == ss->nsuites)
+			continue;
+		n = sg_sdp_crypto_key(c, key, sizeof(key));
+		if (n < 0 || (size_t)n != sg_srtp_key_len(s))
+			continue;
+		cs->have_choice = true;
+		cs->choice_suite = s;
+		cs->choice_tag = c->tag;
+		memcpy(cs->choice_key, key, (size_t)n);
+		cs->choice_plain_rtcp = sg_sdp_crypto_has_param(c,
+		    "UNENCRYPTED_SRTCP");
+		return true;
+	}
+	return false;
+}
+
+/* Offer/answer. */
+
+/*
+ * An offer from `from` toward the other side. Fills rw for the SDP that
+ * leaves. Returns 0 or a SIP status to refuse with.
+ */
+static int do_offer(struct sg_call *c, struct sg_session_msg *sm,
+		    const struct sg_sdp *sdp, struct sg_sdp_rewrite *rw)
+{
+	struct sg_sessions *ss = c->ss;
+	enum sg_media_policy pol = ss->svc->cfg->media;
+	int to = sm->from == SG_SIDE_INSIDE ? SG_MEDIA_OUTSIDE : SG_MEDIA_INSIDE;
+	unsigned i, k;
+
+	rw->addr = ss->sdp_addr[to];
+	rw->addr_v6 = ss->sdp_v6[to];
+	rw->nmedia = sdp->nmedia;
+	for (i = 0; i < sdp->nmedia; i++) {
+		const struct sg_sdp_media *md = &sdp->media[i];
+		struct sg_sdp_media_out *mo = &rw->media[i];
+		struct sg_call_stream *cs;
+
+		memset(mo, 0, sizeof(*mo));
+		if (md->port == 0 || !proto_is_rtp(md->proto)) {
+			if (i < c->nstreams)
+				stream_close(c->streams[i]);
+			continue;	/* rejected or not RTP: port 0 */
+		}
+		if ((cs = stream_get(c, i)) == NULL) {
+			sm->why = "no free media ports";
+			return 503;
+		}
+		set_peer(cs, sm->from, sdp, md);
+		mo->port = cs->ms.leg[to].port;
+		mo->rtcp_port = md->has_rtcp ? (uint16_t)(mo->port + 1) : 0;
+		if (sm->from == SG_SIDE_INSIDE) {
+			if (pol == SG_MEDIA_RELAY) {
+				mo->secure = false;
+				continue;
+			}
+			if (md->ncrypto > 0 || sg_str_caseeq_lit(md->proto,
+			    "RTP/SAVP")) {
+				sm->why = "SRTP offered on the inside (plain"
+				    " side) is not supported";
+				return 488;
+			}
+			/* A retransmitted offer must carry the same keys. */
+			if (c->offer_pending && c->offer_from == sm->from &&
+			    c->offer_cseq == sm->m->cseq_num &&
+			    cs->noffered == ss->nsuites) {
+				for (k = 0; k < cs->noffered; k++) {
+					int s = cs->offered[k].suite;
+
+					mo->crypto[k].tag = cs->offered[k].tag;
+					mo->crypto[k].suite = sg_srtp_suite_name(s);
+					mo->crypto[k].key = cs->offered[k].key;
+					mo->crypto[k].keylen = sg_srtp_key_len(s);
+				}
+				mo->ncrypto = cs->noffered;
+				mo->secure = true;
+				mo->best_effort = pol == SG_MEDIA_SRTP_OPTIONAL;
+				continue;
+			}
+			/* One key per suite; ours kept for the current one. */
+			cs->noffered = 0;
+			for (k = 0; k < ss->nsuites; k++) {
+				int s = ss->suites[k];
+
+				cs->offered[k].suite = s;
+				cs->offered[k].tag = k + 1;
+				if (cs->have_our && cs->our_suite == s)
+					memcpy(cs->offered[k].key, cs->our_key,
+					    sg_srtp_key_len(s));
+				else if (new_key(cs->offered[k].key,
+				    sg_srtp_key_len(s)) < 0)
+					return 500;
+				mo->crypto[k].tag = k + 1;
+				mo->crypto[k].suite = sg_srtp_suite_name(s);
+				mo->crypto[k].key = cs->offered[k].key;
+				mo->crypto[k].keylen = sg_srtp_key_len(s);
+				cs->noffered++;
+			}
+			mo->ncrypto = cs->noffered;
+			/* srtp: RTP/SAVP; srtp-optional: best effort, RTP/AVP
+			 * with a=crypto (RFC 4568 §7.1.1 allows either). */
+			mo->secure = true;
+			mo->best_effort = pol == SG_MEDIA_SRTP_OPTIONAL;
+			continue;
+		}
+		/* From the outside. */
+		cs->have_choice = false;
+		if (pol != SG_MEDIA_RELAY && choose_crypto(ss, md, cs)) {
+			mo->secure = false;	/* plain toward the inside */
+			continue;
+		}
+		if (pol == SG_MEDIA_SRTP) {
+			sm->why = md->ncrypto ? "no acceptable a=crypto in the"
+			    " offer (suite, key, lifetime or MKI)" :
+			    "the offer has no a=crypto (media = srtp)";
+			return 488;
+		}
+		if (pol == SG_MEDIA_SRTP_OPTIONAL)
+			log_warnx("%s: call %s: the outside offers no usable"
+			    " SRTP: relaying plain RTP (media = srtp-optional)",
+			    ss->svc->cfg->name, c->callid);
+		mo->secure = false;
+	}
+	c->offer_pending = true;
+	c->offer_from = sm->from;
+	c->offer_cseq = sm->m->cseq_num;
+	return 0;
+}
+
+/* The answer from `from` to the pending offer from the other side. */
+static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
+		     const struct sg_sdp *sdp, struct sg_sdp_rewrite *rw)
+{
+	struct sg_sessions *ss = c->ss;
+	enum sg_media_policy pol = ss->svc->cfg->media;
+	int to = sm->from == SG_SIDE_INSIDE ? SG_MEDIA_OUTSIDE : SG_MEDIA_INSIDE;
+	bool any_secure = false, any_plain = false;
+	unsigned i, k;
+
+	rw->addr = ss->sdp_addr[to];
+	rw->addr_v6 = ss->sdp_v6[to];
+	rw->nmedia = sdp->nmedia;
+	for (i = 0; i < sdp->nmedia; i++) {
+		const struct sg_sdp_media *md = &sdp->media[i];
+		struct sg_sdp_media_out *mo = &rw->media[i];
+		struct sg_call_stream *cs = i < c->nstreams ? c->streams[i] : NULL;
+
+		memset(mo, 0, sizeof(*mo));
+		if (cs == NULL || !cs->open || md->port == 0) {
+			if (cs && md->port == 0)
+				stream_close(cs);
+			continue;
+		}
+		set_peer(cs, sm->from, sdp, md);
+		mo->port = cs->ms.leg[to].port;
+		mo->rtcp_port = md->has_rtcp ? (uint16_t)(mo->port + 1) : 0;
+		if (pol == SG_MEDIA_RELAY) {
+			set_secure(cs, false);
+			any_plain = true;
+			continue;
+		}
+		if (sm->from == SG_SIDE_OUTSIDE) {
+			/* The answer to our offer: its tag names our key. */
+			const struct sg_sdp_crypto *ans = NULL;
+			uint8_t key[SG_SRTP_MAX_KEY];
+			int s = -1, n = -1;
+
+			for (k = 0; k < md->ncrypto && ans == NULL; k++) {
+				unsigned j;
+
+				for (j = 0; j < cs->noffered; j++) {
+					if (md->crypto[k].tag != cs->offered[j].tag)
+						continue;
+					s = sg_srtp_suite_by_name(
+					    md->crypto[k].suite);
+					if (s != cs->offered[j].suite)
+						continue;
+					n = sg_sdp_crypto_key(&md->crypto[k],
+					    key, sizeof(key));
+					if (n == (int)sg_srtp_key_len(s)) {
+						ans = &md->crypto[k];
+						cs->have_our = true;
+						cs->our_suite = s;
+						memcpy(cs->our_key,
+						    cs->offered[j].key, (size_t)n);
+					}
+					break;
+				}
+			}
+			if (ans == NULL) {
+				if (pol == SG_MEDIA_SRTP) {
+					sm->why = md->ncrypto ? "the answer's"
+					    " a=crypto matches nothing we"
+					    " offered" : "the answer has no"
+					    " a=crypto (media = srtp)";
+					return 488;
+				}
+				log_warnx("%s: call %s: the outside answered"
+				    " without SRTP: relaying plain RTP (media ="
+				    " srtp-optional)", ss->svc->cfg->name,
+				    c->callid);
+				set_secure(cs, false);
+				any_plain = true;
+				continue;
+			}
+			if (install_tx(cs) < 0 || install_rx(cs, s, key,
+			    sg_sdp_crypto_has_param(ans, "UNENCRYPTED_SRTCP"))
+			    < 0) {
+				sm->why = "SRTP context set-up failed";
+				return 500;
+			}
+			set_secure(cs, true);
+			any_secure = true;
+			continue;
+		}
+		/* The inside answered the outside's offer. */
+		if (!cs->have_choice) {
+			set_secure(cs, false);	/* do_offer allowed plain */
+			any_plain = true;
+			continue;
+		}
+		if (!cs->have_our || cs->our_suite != cs->choice_suite) {
+			cs->our_suite = cs->choice_suite;
+			if (new_key(cs->our_key,
+			    sg_srtp_key_len(cs->our_suite)) < 0)
+				return 500;
+			cs->have_our = true;
+		}
+		if (install_tx(cs) < 0 || install_rx(cs, cs->choice_suite,
+		    cs->choice_key, cs->choice_plain_rtcp) < 0) {
+			sm->why = "SRTP context set-up failed";
+			return 500;
+		}
+		set_secure(cs, true);
+		any_secure = true;
+		mo->secure = true;
+		mo->ncrypto = 1;
+		mo->crypto[0].tag = cs->choice_tag;
+		mo->crypto[0].suite = sg_srtp_suite_name(cs->our_suite);
+		mo->crypto[0].key = cs->our_key;
+		mo->crypto[0].keylen = sg_srtp_key_len(cs->our_suite);
+	}
+	if (!c->counted_media && (any_secure || any_plain)) {
+		c->counted_media = true;
+		if (any_secure)
+			ss->srtp_calls++;
+		else
+			ss->plain_calls++;
+	}
+	c->offer_pending = false;
+	return 0;
+}
+
+static bool is_sdp(const struct sg_sip_msg *m)
+{
+	const struct sg_sip_hdr *ct = sg_sip_hdr_find(m, SG_SIP_HDR_CONTENT_TYPE);
+	struct sg_str v;
+	size_t i;
+
+	if (m->body.len == 0 || ct == NULL)
+		return false;
+	v = ct->value;
+	for (i = 0; i < v.len && v.p[i] != ';'; i++)
+		;
+	return sg_str_caseeq_lit(sg_str_trim(sg_str_make(v.p, i)),
+	    "application/sdp");
+}
+
+int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
+{
+	const struct sg_sip_msg *m = sm->m;
+	struct sg_str method = m->is_request ? m->method : m->cseq_method;
+	struct sg_str from_tag = header_tag(m, SG_SIP_HDR_FROM);
+	struct sg_sdp sdp;
+	struct sg_sdp_rewrite rw;
+	struct sg_perr err = { 0, NULL };
+	struct sg_call *c;
+	bool offer;
+	ssize_t n;
+	int rc;
+
+	c = call_find(ss, m->call_id, from_tag, sm->req_from);
+	if (m->is_request) {
+		if (c == NULL && sg_str_caseeq_lit(method, "INVITE") &&
+		    header_tag(m, SG_SIP_HDR_TO).len == 0)
+			c = call_new(ss, m->call_id, from_tag, sm->from,
+			    m->cseq_num);
+		if (c && (sg_str_caseeq_lit(method, "BYE") ||
+		    sg_str_caseeq_lit(method, "CANCEL"))) {
+			call_end(c, "BYE or CANCEL");
+			return 0;
+		}
+	} else if (c) {
+		struct sg_str to_tag = header_tag(m, SG_SIP_HDR_TO);
+
+		if (c->tag_callee[0] == '\0' && to_tag.len > 0 &&
+		    to_tag.len < sizeof(c->tag_callee) &&
+		    sg_str_caseeq_lit(method, "INVITE"))
+			copy_str(c->tag_callee, sizeof(c->tag_callee), to_tag);
+		if (m->status >= 300 && m->cseq_num == c->invite_cseq &&
+		    sg_str_caseeq_lit(method, "INVITE")) {
+			call_end(c, "the INVITE failed");
+			return 0;
+		}
+	}
+	if (c == NULL || c->ended || !is_sdp(m))
+		return 0;
+	if ((rc = sg_sdp_parse(&sdp, m->body.p, m->body.len, &err)) < 0) {
+		ss->sdp_errors++;
+		sm->why = "malformed SDP";
+		log_info("%s: call %s: SDP not understood: %s (line %u)",
+		    ss->svc->cfg->name, c->callid, err.reason ? err.reason :
+		    "?", err.line);
+		return m->is_request ? 400 : 0;
+	}
+	/* RFC 3264: an offer in a request (ACK/PRACK carry answers), or in
+	 * a response unless it answers our pending offer. */
+	if (m->is_request)
+		offer = !(sg_str_caseeq_lit(method, "ACK") ||
+		    (sg_str_caseeq_lit(method, "PRACK") && c->offer_pending));
+	else
+		offer = !(c->offer_pending && c->offer_from != sm->from) &&
+		    !(c->counted_media && m->cseq_num == c->offer_cseq);
+	if (!offer && c->offer_pending && c->offer_from == sm->from)
+		offer = true;		/* a repeated offer from the same side */
+	memset(&rw, 0, sizeof(rw));
+	rc = offer ? do_offer(c, sm, &sdp, &rw) : do_answer(c, sm, &sdp, &rw);
+	if (rc != 0) {
+		log_warnx("%s: call %s refused with %d: %s", ss->svc->cfg->name,
+		    c->callid, rc, sm->why ? sm->why : "?");
+		if (rc == 488)
+			ss->refused_488++;
+		if (!c->counted_media)
+			call_end(c, "refused");	/* a refused re-offer keeps the call */
+		return rc;
+	}
+	n = sg_sdp_write(&sdp, m->body.p, m->body.len, &rw, sm->out, sm->outsz);
+	if (n < 0) {
+		sm->why = "rewritten SDP too large";
+		return 500;
+	}
+	sm->body = sg_str_make(sm->out, (size_t)n);
+	return 0;
+}
+
+void sg_session_tick(struct sg_sessions *ss, uint64_t now)
+{
+	unsigned b, i;
+
+	for (b = 0; b < ss->nbuckets; b++) {
+		struct sg_call *c, *next;
+
+		for (c = ss->buckets[b]; c; c = next) {
+			bool idle = c->alive > 0;
+
+			next = c->next;
+			if (c->ended)
+				continue;
+			for (i = 0; i < c->nstreams; i++) {
+				struct sg_call_stream *cs = c->streams[i];
+
+				if (cs == NULL || !cs->open)
+					continue;
+				if (now - cs->ms.last_rx_ms < MEDIA_TIMEOUT_MS)
+					idle = false;
+				if (cs->rx_prev_since && now - cs->rx_prev_since >
+				    RX_PREV_KEEP_MS) {
+					sg_srtp_close(&cs->ms.leg[1].rx_prev);
+					cs->rx_prev_since = 0;
+				}
+			}
+			if (idle) {
+				ss->timeouts++;
+				log_info("%s: call %s: no media for %u s: ended",
+				    ss->svc->cfg->name, c->callid,
+				    MEDIA_TIMEOUT_MS / 1000);
+				call_end(c, "media timeout");
+			}
+		}
+	}
+}
+
+void sg_session_status(struct sg_sessions *ss, FILE *f)
+{
+	struct sg_media_leg_stats sum[2];
+	unsigned b, i;
+	int side;
+
+	memcpy(sum, ss->media.closed, sizeof(sum));
+	for (b = 0; b < ss->nbuckets; b++) {
+		struct sg_call *c;
+
+		for (c = ss->buckets[b]; c; c = c->next)
+			for (i = 0; i < c->nstreams; i++)
+				if (c->streams[i] && c->streams[i]->open)
+					for (side = 0; side < 2; side++)
+						sg_media_stats_add(&sum[side],
+						    &c->streams[i]->ms.leg[side].st_);
+	}
+#define C(name, v) fprintf(f, "  %-22s %llu\n", name, (unsigned long long)(v))
+	C("calls_active", ss->calls_active);
+	C("calls_total", ss->calls_total);
+	C("media_streams", ss->streams_active);
+	C("calls_srtp", ss->srtp_calls);
+	C("calls_plain_rtp", ss->plain_calls);
+	C("refused_488", ss->refused_488);
+	C("sdp_errors", ss->sdp_errors);
+	C("media_timeouts", ss->timeouts);
+	C("rtp_in_inside", sum[0].rx_pkts);
+	C("rtp_out_inside", sum[0].tx_pkts);
+	C("srtp_in_outside", sum[1].rx_pkts);
+	C("srtp_out_outside", sum[1].tx_pkts);
+	C("srtp_auth_fail", sum[1].auth_fail);
+	C("srtp_replay", sum[1].replay);
+	C("srtcp_plain_dropped", sum[1].plain_rtcp_drop);
+	C("media_tx_drop", sum[0].tx_drop + sum[1].tx_drop);
+	C("latched", sum[0].latched + sum[1].latched);
+	C("relatched", sum[0].relatched + sum[1].relatched);
+#undef C
+	for (b = 0; b < ss->nbuckets; b++) {
+		struct sg_call *c;
+
+		for (c = ss->buckets[b]; c; c = c->next) {
+			if (c->ended)
+				continue;
+			fprintf(f, "  call %s caller %s", c->callid,
+			    c->caller_side == SG_SIDE_INSIDE ? "inside" :
+			    "outside");
+			for (i = 0; i < c->nstreams; i++) {
+				struct sg_call_stream *cs = c->streams[i];
+
+				if (cs == NULL || !cs->open)
+					continue;
+				fprintf(f, " [m%u %u<->%u %s]", i,
+				    cs->ms.leg[0].port, cs->ms.leg[1].port,
+				    cs->secure ? sg_srtp_suite_name(
+				    cs->tx_suite) : "plain RTP");
+			}
+			fprintf(f, "\n");
+		}
+	}
+}
+
+void sg_session_close_all(struct sg_sessions *ss)
+{
+	unsigned b;
+
+	for (b = 0; b < ss->nbuckets; b++) {
+		struct sg_call *c, *next;
+
+		for (c = ss->buckets[b]; c; c = next) {
+			next = c->next;
+			call_end(c, "shutting down");
+		}
+	}
+}
