@@ -1035,6 +1035,79 @@ static int response_dest(struct sg_svc *svc, struct sg_str via,
 	return 0;
 }
 
+/*
+ * The far side answered 2xx with media we must refuse (DESIGN §4, media =
+ * srtp): its dialog is up, so end it ourselves with ACK and BYE along the
+ * route set the 2xx established (RFC 3261 §12.1.2), while the near side
+ * gets a 488 instead of the 2xx.
+ */
+static void hang_up(struct sg_svc *svc, const struct sg_src *src,
+		    const struct sg_sip_msg *m)
+{
+	static const char *methods[] = { "ACK", "BYE" };
+	const struct sg_sip_hdr *ch = sg_sip_hdr_find(m, SG_SIP_HDR_CONTACT);
+	struct sg_str routes[16], target, rest, elem;
+	struct sg_sip_naddr na;
+	struct sg_dest d;
+	unsigned nroutes = 0, i, k, j;
+	char buf[4096], host[256], branch[17];
+	struct ob b;
+	uint16_t port;
+
+	if (ch == NULL || sg_sip_naddr_parse(ch->value, &na) < 0)
+		return;
+	target = na.uri;
+	/* Record-Route entries above ours lead to the far side. */
+	for (i = 0; i < m->nhdrs && nroutes < SG_ARRAY_SIZE(routes); i++) {
+		if (m->hdrs[i].id != SG_SIP_HDR_RECORD_ROUTE)
+			continue;
+		rest = m->hdrs[i].value;
+		while (sg_sip_list_next(&rest, &elem) &&
+		    nroutes < SG_ARRAY_SIZE(routes)) {
+			if (sg_sip_naddr_parse(elem, &na) == 0 &&
+			    uri_is_ours(svc, na.uri))
+				goto done;
+			routes[nroutes++] = elem;
+		}
+	}
+done:
+	if (nroutes > 0) {
+		if (sg_sip_naddr_parse(routes[nroutes - 1], &na) < 0 ||
+		    uri_to_dest(svc, src->side, na.uri, &d) < 0)
+			return;
+	} else if (uri_to_dest(svc, src->side, target, &d) < 0) {
+		return;
+	}
+	if (src->conn)
+		d.conn = src->conn;
+	adv_addr(svc, src->side, src->conn, host, sizeof(host), &port);
+	for (k = 0; k < SG_ARRAY_SIZE(methods); k++) {
+		ob_init(&b, buf, sizeof(buf));
+		ob_printf(&b, "%s %.*s SIP/2.0\r\n", methods[k],
+		    SG_STR_FMT(target));
+		ob_printf(&b, "Via: SIP/2.0/%s ", xport_via_name(d.kind));
+		ob_hostport(&b, host, port);
+		if (gnutls_rnd(GNUTLS_RND_NONCE, branch, 8) < 0)
+			return;
+		ob_printf(&b, ";branch=%sl", SG_BRANCH_TAG);
+		for (j = 0; j < 8; j++)
+			ob_printf(&b, "%02x", (uint8_t)branch[j]);
+		ob_cstr(&b, ";rport\r\nMax-Forwards: 70\r\n");
+		for (j = nroutes; j-- > 0;)
+			ob_printf(&b, "Route: %.*s\r\n", SG_STR_FMT(routes[j]));
+		for (i = 0; i < m->nhdrs; i++)
+			if (m->hdrs[i].id == SG_SIP_HDR_FROM ||
+			    m->hdrs[i].id == SG_SIP_HDR_TO ||
+			    m->hdrs[i].id == SG_SIP_HDR_CALL_ID)
+				ob_str(&b, m->hdrs[i].raw);
+		ob_printf(&b, "CSeq: %u %s\r\nReason: SIP;cause=488;text=\"media"
+		    " refused by the gateway\"\r\nContent-Length: 0\r\n\r\n",
+		    m->cseq_num + k, methods[k]);
+		if (!b.overflow)
+			sg_xport_send(svc, &d, b.p, b.len);
+	}
+}
+
 static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 			     struct sg_sip_msg *m)
 {
@@ -1061,6 +1134,8 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		    svc->cfg->name, m->status, side_name(src->side));
 		return;
 	}
+	if (v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'l')
+		return;		/* answers our own ACK/BYE: nothing to do */
 	side = v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'i' ? SG_SIDE_INSIDE :
 	    SG_SIDE_OUTSIDE;
 	/* The next Via: in the same header or a later one. */
@@ -1095,10 +1170,14 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 
 		refuse = (unsigned)sg_session_on_msg(svc->sess, &sm);
 		body = refuse ? SG_STR_NULL : sm.body;
-		if (refuse)
+		if (refuse) {
 			log_warnx("%s: %u response turned into %u: %s",
 			    svc->cfg->name, m->status, refuse,
 			    sm.why ? sm.why : "?");
+			if (m->status >= 200 && m->status < 300 &&
+			    sg_str_caseeq_lit(m->cseq_method, "INVITE"))
+				hang_up(svc, src, m);
+		}
 	}
 	ob_init(&b, out_scratch, sizeof(out_scratch));
 	if (refuse)
