@@ -30,10 +30,11 @@
 #   BENCH_PROBES        latency probes per path and method, 1..5000 [1000]
 #   BENCH_TLS_SECS      seconds per TLS run, 2..10 [5] (2 runs per figure)
 #   BENCH_TLS_INFLIGHT  handshakes in flight, 1..256 [32]
-#   BENCH_SDP=0         calls and INVITE probes without SDP (signalling only;
-#                       by default every INVITE carries an offer and every
-#                       200 an answer, so the gateways also set up (and tear
-#                       down) media relays for each call)
+#   BENCH_SDP           0: INVITEs without SDP only (signalling only);
+#                       1: INVITEs with an SDP offer and 200s with an answer
+#                       only (the gateways then also set up and tear down
+#                       media relays per call); both: first 0, then 1 with
+#                       fresh gateways [both]
 #   BENCH_KEEP=1        keep the run directory (logs, sipp stats) afterwards
 set -u
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -48,8 +49,9 @@ PROBES=${BENCH_PROBES:-1000}
 TLS_SECS=${BENCH_TLS_SECS:-5}
 TLS_INFLIGHT=${BENCH_TLS_INFLIGHT:-32}
 TLS_BURST=1000          # concurrent handshakes of the survival check
+# shellcheck disable=SC2034  # read by lab_cleanup (tests/lab/lib.sh)
 LAB_KEEP=${BENCH_KEEP:-0}
-SDP=${BENCH_SDP:-1}
+SDP=${BENCH_SDP:-both}
 
 # Targets (the issue's numbers).
 T_CPS=4000 T_US_CALL=100 T_KIB_PHONE=40 T_HS_FULL=1000
@@ -62,7 +64,12 @@ between "$PROBES" 1 5000 || die "BENCH_PROBES must be 1..5000"
 between "$TLS_SECS" 2 10 || die "BENCH_TLS_SECS must be 2..10"
 between "$TLS_INFLIGHT" 1 256 || die "BENCH_TLS_INFLIGHT must be 1..256"
 for r in $RATES; do between "$r" 1 20000 || die "BENCH_RATES: $r is not 1..20000"; done
-[ "$SDP" = 0 ] || [ "$SDP" = 1 ] || die "BENCH_SDP must be 0 or 1"
+case $SDP in
+0) CALL_VARIANTS=nosdp ;;
+1) CALL_VARIANTS=sdp ;;
+both) CALL_VARIANTS="nosdp sdp" ;;
+*) die "BENCH_SDP must be 0, 1 or both" ;;
+esac
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
 for t in sipp stunnel4 cc python3 taskset ss ip; do
 	command -v $t >/dev/null || die "$t missing (apt-get install sip-tester stunnel4 gcc python3 util-linux iproute2)"
@@ -84,11 +91,9 @@ SIPSGATE=$LAB_DIR/sipsgate
 cc -O2 -Wall -o "$LAB_DIR/tlsload" "$BENCH_DIR/tlsload.c" -lgnutls \
 	>"$LAB_DIR/tlsload-build.log" 2>&1 || lab_fail "cannot build bench/tlsload.c: $(cat "$LAB_DIR/tlsload-build.log")"
 
-# The call scenarios; without SDP they are derived from the same files.
-UAC_XML=$SIPP_DIR/uac.xml UAS_XML=$SIPP_DIR/uas.xml PROBE_SDP=()
-if [ "$SDP" = 0 ]; then
-	for f in uac uas; do
-		python3 - "$SIPP_DIR/$f.xml" "$LAB_DIR/$f-nosdp.xml" <<'PY' || lab_fail "cannot derive $f-nosdp.xml"
+# The call scenarios without SDP are derived from the same files.
+for f in uac uas; do
+	python3 - "$SIPP_DIR/$f.xml" "$LAB_DIR/$f-nosdp.xml" <<'PY' || lab_fail "cannot derive $f-nosdp.xml"
 import re, sys
 s = open(sys.argv[1]).read()
 s = re.sub(r"\n *Content-Type: application/sdp", "", s)
@@ -96,9 +101,7 @@ s = re.sub(r"Content-Length: \[len\]\n\n.*?\n( *\]\]>)", "Content-Length: 0\n\n\
 assert "v=0" not in s
 open(sys.argv[2], "w").write(s)
 PY
-	done
-	UAC_XML=$LAB_DIR/uac-nosdp.xml UAS_XML=$LAB_DIR/uas-nosdp.xml PROBE_SDP=(--no-sdp)
-fi
+done
 
 say() { echo "$*"; }
 section() { echo; echo "== $*"; }
@@ -222,46 +225,46 @@ say "per phone (gwa): ($RSS1 - $RSS0) KiB / $PHONES = $KIB_PHONE KiB  [the gatew
 # --- 2. added latency per gateway ---------------------------------------------
 
 section "2. added latency: request -> 200 round trip, one request at a time, $PROBES probes, 1 ms apart"
-say "INVITE $([ "$SDP" = 1 ] && echo "with an SDP offer (and answer)" || echo "without SDP"), ACKed and ended with a BYE; OPTIONS: no body"
-lab_start pbx probe-uas python3 "$BENCH_DIR/sipprobe.py" answer --bind $LAB_PBX:5060 --seconds 120
+say "INVITE (with or without an SDP offer; the 200 answers it), ACKed and ended with a BYE; OPTIONS: no body"
+lab_start pbx probe-uas python3 "$BENCH_DIR/sipprobe.py" answer --bind $LAB_PBX:5060 --seconds 150
 lab_wait_port pbx udp 5060 $LAB_PBX
-probe() {	# TO METHOD -> "min median p90 p99 lost"
+probe() {	# TO METHOD [--no-sdp] -> "min median p90 p99 lost"
 	local out
 	out=$(timeout 60 ip netns exec "$(lab_nsname phones)" python3 "$BENCH_DIR/sipprobe.py" probe \
-		--bind $LAB_PHONE_A:5070 --to "$1" --count "$PROBES" --gap 1 --method "$2" "${PROBE_SDP[@]}" 2>&1)
-	echo "$out" >>"$LAB_DIR/probe.log"
+		--bind $LAB_PHONE_A:5070 --to "$1" --count "$PROBES" --gap 1 --method "$2" ${3:-} 2>&1)
+	echo "$1 $out" >>"$LAB_DIR/probe.log"
 	echo "$out" | awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%s %s %s %s %s\n", v["min_us"]+0, v["median_us"]+0, v["p90_us"]+0, v["p99_us"]+0, v["lost"]+0 }'
+		printf "%s %s %s %s %s\n", v["min_us"]+0, v["median_us"]+0, v["p90_us"]+0, v["p99_us"]+0, v["lost"]+0 + v["bye_unanswered"]+0 }'
 }
 declare -A LAT
-for m in INVITE OPTIONS; do LAT[pair-$m]=$(probe $LAB_GWA_IN:5060 $m); done
+PROBE_KINDS="INVITE-nosdp OPTIONS"
+[[ " $CALL_VARIANTS " = *" sdp "* ]] && PROBE_KINDS="INVITE-nosdp INVITE-sdp OPTIONS"
+[ "$CALL_VARIANTS" = sdp ] && PROBE_KINDS="INVITE-sdp OPTIONS"
+probe_args() { case $1 in INVITE-nosdp) echo "INVITE --no-sdp" ;; INVITE-sdp) echo INVITE ;; *) echo "$1" ;; esac; }
+# shellcheck disable=SC2046  # probe_args is meant to split
+for m in $PROBE_KINDS; do LAT[pair-$m]=$(probe $LAB_GWA_IN:5060 $(probe_args $m)); done
 direct_on
-for m in INVITE OPTIONS; do LAT[direct-$m]=$(probe $LAB_PBX:5060 $m); done
+# shellcheck disable=SC2046
+for m in $PROBE_KINDS; do LAT[direct-$m]=$(probe $LAB_PBX:5060 $(probe_args $m)); done
 direct_off
 lab_stop probe-uas
-printf '%-8s %-34s %8s %8s %8s %8s %5s\n' method path min_us median p90 p99 lost
-for m in INVITE OPTIONS; do
+printf '%-13s %-34s %8s %8s %8s %8s %5s\n' request path min_us median p90 p99 lost
+for m in $PROBE_KINDS; do
 	for p in pair direct; do
 		read -r a b c d e <<<"${LAT[$p-$m]}"
-		printf '%-8s %-34s %8s %8s %8s %8s %5s\n' $m \
+		printf '%-13s %-34s %8s %8s %8s %8s %5s\n' $m \
 			"$([ $p = pair ] && echo "phones -> gwa => gwb -> uas" || echo "phones -> uas, kernel forwarding")" $a $b $c $d $e
 	done
 	read -r _ mp _ _ _ <<<"${LAT[pair-$m]}"; read -r _ md _ _ _ <<<"${LAT[direct-$m]}"
 	LAT[hop-$m]=$(fcalc %.0f "($mp - $md) / 2")
-	say "  $m: added per gateway (request + its response) = ($mp - $md) / 2 = ${LAT[hop-$m]} us; per message and gateway ~$(fcalc %.0f "($mp - $md) / 4") us"
+	say "  $m: added per gateway (request + its response) = ($mp - $md) / 2 = ${LAT[hop-$m]} us"
 done
+for g in gwa gwb; do gw_alive $g || { say "gateway $g DIED during the latency probes"; gw_death $g; CRASH=1; }; done
 
 # --- 1. calls/s through the pair ------------------------------------------------
 
-section "1. calls/s through the pair (INVITE/200/ACK/BYE/200, UDP, no media sent), ${STEP_SECS} s per step"
-say "INVITE and 200 $([ "$SDP" = 1 ] && echo "carry SDP (the gateways set up and tear down media relays per call)" || echo "carry no SDP (BENCH_SDP=0: signalling only)")."
-say "sipp UAC and UAS run on the same $NCPU CPUs as the gateways (nothing pinned): their CPU is in the table."
-lab_start pbx uas sipp -sf "$UAS_XML" -i $LAB_PBX -p 5060 -nostdin \
-	-buff_size 4194304 -trace_err -error_file "$LAB_DIR/uas.err"
-lab_wait_port pbx udp 5060 $LAB_PBX
-UAS=${LAB_PID_OF[uas]}
-
-# calls_step NAME RATE REMOTE — one bounded sipp UAC run; sets S_* and prints a row.
+# calls_step NAME RATE REMOTE LABEL — one bounded sipp UAC run (STEP_SECS at
+# RATE, at most RATE calls at once); sets S_* and prints a table row.
 calls_step() {
 	local name=$1 rate=$2 remote=$3 n=$(($2 * STEP_SECS))
 	local a0 b0 s0 l0 t0 a1 b1 s1 l1 t1 da0 db0 da1 db1 rc u us
@@ -281,26 +284,34 @@ calls_step() {
 	read -r -a s1 <<<"$(cpu_ticks $UAS)"; l1=$(busy_ticks)
 	da1=$(udp_drops gwa $LAB_GWA_IN:5060); db1=$(udp_drops gwb $LAB_GWB_IN:5060)
 	read -r u us <"$LAB_DIR/$name.rusage"
-	read -r S_OK S_FAIL S_RETR S_DEAD < <(sipp_stat "$LAB_DIR/$name.stat")
-	S_RC=$rc S_N=$n
+	read -r S_OK S_FAIL S_RETR _ < <(sipp_stat "$LAB_DIR/$name.stat")
 	S_WALL=$(fcalc %.2f "$t1 - $t0")
 	S_ACH=$(fcalc %.0f "$S_OK / $S_WALL")
-	local k=$CLK_TCK w=$S_WALL
+	local k=$CLK_TCK w=$S_WALL ok=$S_OK
+	[ "$ok" -gt 0 ] || ok=1
 	local gu=$(( (a1[0] - a0[0]) + (b1[0] - b0[0]) )) gs=$(( (a1[1] - a0[1]) + (b1[1] - b0[1]) ))
-	S_US=$(fcalc %.0f "($gu + $gs) * 1e6 / $k / ($S_OK > 0 ? $S_OK : 1)")
-	S_USU=$(fcalc %.0f "$gu * 1e6 / $k / ($S_OK > 0 ? $S_OK : 1)")
-	S_USS=$(fcalc %.0f "$gs * 1e6 / $k / ($S_OK > 0 ? $S_OK : 1)")
+	S_US=$(fcalc %.0f "($gu + $gs) * 1e6 / $k / $ok")
+	S_USU=$(fcalc %.0f "$gu * 1e6 / $k / $ok")
+	S_USS=$(fcalc %.0f "$gs * 1e6 / $k / $ok")
 	S_GWA=$(fcalc %.0f "(${a1[0]} + ${a1[1]} - ${a0[0]} - ${a0[1]}) * 100 / $k / $w")
 	S_GWB=$(fcalc %.0f "(${b1[0]} + ${b1[1]} - ${b0[0]} - ${b0[1]}) * 100 / $k / $w")
 	S_UAC=$(fcalc %.0f "($u + $us) * 100 / $w")
 	S_UAS=$(fcalc %.0f "(${s1[0]} + ${s1[1]} - ${s0[0]} - ${s0[1]}) * 100 / $k / $w")
-	S_SIPP_US=$(fcalc %.0f "(($u + $us) + (${s1[0]} + ${s1[1]} - ${s0[0]} - ${s0[1]}) / $k) * 1e6 / ($S_OK > 0 ? $S_OK : 1)")
-	S_ALL=$(fcalc %.0f "($l1 - $l0) * 100 / $k / $w")
+	S_SIPP_US=$(fcalc %.0f "(($u + $us) + (${s1[0]} + ${s1[1]} - ${s0[0]} - ${s0[1]}) / $k) * 1e6 / $ok")
 	S_OTHER=$(fcalc %.0f "($l1 - $l0) * 100 / $k / $w - $S_GWA - $S_GWB - $S_UAC - $S_UAS")
+	[ "${S_OTHER#-}" = "$S_OTHER" ] || S_OTHER=0	# tick sampling: approximate
 	S_DROPA=$(( ${da1:-0} - ${da0:-0} )) S_DROPB=$(( ${db1:-0} - ${db0:-0} ))
-	if [ "$rc" = 0 ] && [ "$S_FAIL" = 0 ] && [ "$S_OK" = "$n" ] &&
-		awk "BEGIN { exit !($S_ACH >= 0.95 * $rate) }"; then S_VERDICT=pass
-	else S_VERDICT=FAIL; fi
+	if [ "$4" = pair ] && { ! gw_alive gwa || ! gw_alive gwb; }; then
+		# a gateway died: its CPU figures are meaningless
+		S_US=- S_USU=- S_USS=- S_GWA=- S_GWB=- S_OTHER=- S_DROPA=- S_DROPB=-
+	fi
+	S_WHY=
+	[ "$S_FAIL" = 0 ] || S_WHY="$S_FAIL failed calls"
+	[ "$S_OK" = "$n" ] || [ "$S_FAIL" != 0 ] || S_WHY="only $S_OK of $n calls completed"
+	awk "BEGIN { exit !($S_ACH < 0.95 * $rate) }" &&
+		S_WHY="${S_WHY:+$S_WHY, }achieved $S_ACH calls/s < 95% of $rate (retransmissions stretched the step)"
+	[ "$rc" = 0 ] || [ -n "$S_WHY" ] || S_WHY="sipp exit status $rc"
+	if [ -z "$S_WHY" ]; then S_VERDICT=pass; else S_VERDICT=FAIL; fi
 	printf '%-7s %6s %6s %6s %7s %7s %6s %5s %5s %5s %4s %4s %4s %4s %5s %6s %6s  %s\n' \
 		"$4" "$rate" "$S_OK" "$S_FAIL" "$S_RETR" "$S_ACH" "$S_US" "$S_USU" "$S_USS" \
 		"$S_SIPP_US" "$S_GWA" "$S_GWB" "$S_UAC" "$S_UAS" "$S_OTHER" "$S_DROPA" "$S_DROPB" "$S_VERDICT"
@@ -309,50 +320,90 @@ hdr() {
 	printf '%-7s %6s %6s %6s %7s %7s %6s %5s %5s %5s %4s %4s %4s %4s %5s %6s %6s  %s\n' \
 		path cps ok failed retrans achvd gw_us usr sys sipp gwa% gwb% uac% uas% other dropA dropB verdict
 }
+
+# calls_phase V — step the call rate with scenario variant V (nosdp | sdp);
+# results in C_<name>[V].
+declare -A C_BEST C_US C_SIPP C_LOAD C_FAIL C_FAILINFO C_DIRECT C_US4000 C_CRASH
+calls_phase() {
+	local v=$1 r
+	if [ "$v" = sdp ]; then UAC_XML=$SIPP_DIR/uac.xml UAS_XML=$SIPP_DIR/uas.xml
+	else UAC_XML=$LAB_DIR/uac-nosdp.xml UAS_XML=$LAB_DIR/uas-nosdp.xml; fi
+	say
+	say "-- variant '$v': INVITE and 200 $([ "$v" = sdp ] && echo "carry SDP (offer/answer): the gateways set up and tear down media relays per call" || echo "carry no SDP: signalling only")"
+	lab_start pbx uas sipp -sf "$UAS_XML" -i $LAB_PBX -p 5060 -nostdin \
+		-buff_size 4194304 -trace_err -error_file "$LAB_DIR/uas-$v.err"
+	lab_wait_port pbx udp 5060 $LAB_PBX
+	UAS=${LAB_PID_OF[uas]}
+	# warm-up (not counted): the first calls after start pay page faults.
+	(cd "$LAB_DIR" && timeout 30 ip netns exec "$(lab_nsname phones)" sipp -sf "$UAC_XML" \
+		-i $LAB_PHONE_A -p 5060 -s bob -nostdin -r 200 -m 200 -recv_timeout 4000 $LAB_GWA_IN:5060 \
+		>"$LAB_DIR/calls-$v-warmup.log" 2>&1) || say "(warm-up run reported failures: see calls-$v-warmup.log)"
+	hdr
+	C_BEST[$v]=0 C_US[$v]=- C_SIPP[$v]=- C_FAIL[$v]=
+	for r in $RATES; do
+		calls_step "calls-$v-$r" "$r" $LAB_GWA_IN:5060 pair
+		[ "$r" = 4000 ] && C_US4000[$v]=$S_US
+		if ! gw_alive gwa || ! gw_alive gwb; then
+			say "A GATEWAY DIED during the $r calls/s step"
+			C_FAIL[$v]=$r C_CRASH[$v]=1 CRASH=1
+			for g in gwa gwb; do gw_alive $g || gw_death $g; done
+			break
+		fi
+		if [ "$S_VERDICT" = pass ]; then
+			C_BEST[$v]=$r C_US[$v]=$S_US C_SIPP[$v]=$S_SIPP_US
+			C_LOAD[$v]="gwa $S_GWA%, gwb $S_GWB%, sipp UAC $S_UAC% + UAS $S_UAS%, other $S_OTHER% of one CPU"
+		else
+			C_FAIL[$v]=$r
+			C_FAILINFO[$v]="$S_WHY; $S_RETR retransmissions, kernel drops at gwa/gwb inside sockets $S_DROPA/$S_DROPB"
+			break
+		fi
+		sleep 1
+	done
+	if [ -n "${C_FAIL[$v]}" ] && [ -z "${C_CRASH[$v]:-}" ]; then
+		local why
+		[ -e "$LAB_DIR/calls-$v-${C_FAIL[$v]}.err" ] &&
+		why=$(tr '\r' '\n' <"$LAB_DIR/calls-$v-${C_FAIL[$v]}.err" |
+			grep -oE 'UDP retransmission timeout|receive timeout|unexpected message|Dead call' | sort | uniq -c |
+			awk '{c = $1; $1 = ""; printf "%s%s x%s", (n++ ? ", " : ""), substr($0, 2), c}')
+		say "failed step ${C_FAIL[$v]} calls/s: ${C_FAILINFO[$v]}${why:+; sipp: $why}"
+		say "calibration: the same sipp pair at ${C_FAIL[$v]} calls/s without the gateways (kernel forwarding):"
+		sleep 2
+		direct_on
+		calls_step "direct-$v-${C_FAIL[$v]}" "${C_FAIL[$v]}" $LAB_PBX:5060 direct
+		direct_off
+		C_DIRECT[$v]=$S_VERDICT
+	fi
+	lab_stop uas
+	for g in gwa gwb; do
+		say "$g status: $("$SIPSGATE" -s "$LAB_DIR/$g.sock" status 2>&1 | awk '$1 ~ /^(msg_in|msg_out|parse_err|send_fail|conn_fail|remote_close|calls_total|calls_active|media_streams|media_timeouts|refused_488|sdp_errors)$/ {printf "%s=%s ", $1, $2} /cannot reach/ {print "NOT ANSWERING"}')"
+	done
+}
+
+# gw_restart — fresh gateways (the logs of the previous ones are kept).
+gw_restart() {
+	local g
+	for g in gwa gwb; do
+		lab_stop $g
+		mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-$1.log"
+	done
+	lab_gw_start gwb gwb "$LAB_DIR/gwb.conf"
+	lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
+	lab_gw_wait_link gwa
+	GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
+}
+
+section "1. calls/s through the pair (INVITE/200/ACK/BYE/200, UDP, no media sent), ${STEP_SECS} s per step"
+say "sipp UAC and UAS run on the same $NCPU CPUs as the gateways (nothing pinned): their CPU is in the table."
 say "columns: cps = target rate; ok/failed/retrans = sipp UAC; achvd = ok calls / wall time;"
 say "  gw_us = CPU us per call of gwa + gwb together (usr + sys); sipp = CPU us per call of UAC + UAS;"
-say "  gwa% .. uas% = share of one CPU during the step; other = the rest of the machine (not ours);"
+say "  gwa% .. uas% = share of one CPU during the step; other = the rest of the machine (not ours; approximate);"
 say "  dropA/dropB = datagrams the kernel dropped at gwa's / gwb's inside UDP socket (receive buffer full)"
-# warm-up (not counted): the first calls after start pay page faults.
-(cd "$LAB_DIR" && timeout 30 ip netns exec "$(lab_nsname phones)" sipp -sf "$UAC_XML" \
-	-i $LAB_PHONE_A -p 5060 -s bob -nostdin -r 200 -m 200 -recv_timeout 4000 $LAB_GWA_IN:5060 \
-	>"$LAB_DIR/calls-warmup.log" 2>&1) || say "(warm-up run reported failures: see calls-warmup.log)"
-hdr
-BEST_CPS=0 BEST_US=- BEST_ROW= FAIL_CPS=
-declare -A STEP_US
-for r in $RATES; do
-	calls_step "calls-$r" "$r" $LAB_GWA_IN:5060 pair
-	STEP_US[$r]=$S_US
-	if ! gw_alive gwa || ! gw_alive gwb; then
-		say "A GATEWAY DIED during the $r calls/s step"; FAIL_CPS=$r; CRASH=1
-		for g in gwa gwb; do gw_alive $g || gw_death $g; done
-		break
-	fi
-	if [ "$S_VERDICT" = pass ]; then
-		BEST_CPS=$r BEST_US=$S_US BEST_SIPP=$S_SIPP_US BEST_ACH=$S_ACH
-		BEST_LOAD="gwa $S_GWA%, gwb $S_GWB%, sipp UAC $S_UAC% + UAS $S_UAS%, other $S_OTHER% of one CPU"
-	else
-		FAIL_CPS=$r FAIL_FAIL=$S_FAIL FAIL_RETR=$S_RETR FAIL_DROPS="$S_DROPA/$S_DROPB" FAIL_US=$S_US
-		break
-	fi
-	sleep 1
-done
-if [ -n "$FAIL_CPS" ] && [ -z "${CRASH:-}" ]; then
-	say "calibration: the same sipp pair at $FAIL_CPS calls/s without the gateways (kernel forwarding):"
-	sleep 2
-	direct_on
-	calls_step "direct-$FAIL_CPS" "$FAIL_CPS" $LAB_PBX:5060 direct
-	direct_off
-	DIRECT_VERDICT=$S_VERDICT
-	FAIL_WHY=$(tr '\r' '\n' <"$LAB_DIR/calls-$FAIL_CPS.err" 2>/dev/null |
-		grep -oE 'UDP retransmission timeout|receive timeout|unexpected message|Dead call|timeout' | sort | uniq -c |
-		awk '{c=$1; $1=""; printf "%s%s x%s", (n++ ? ", " : ""), substr($0, 2), c}')
-	say "failed step $FAIL_CPS calls/s: $FAIL_FAIL failed calls, $FAIL_RETR retransmissions, kernel drops at gwa/gwb inside sockets: $FAIL_DROPS; sipp says: ${FAIL_WHY:-?}"
-fi
-lab_stop uas
-say "gateway UDP sockets: $(lab_exec gwa ss -uanmH | awk '/skmem/{match($0,/rb[0-9]+/); print "receive buffer " substr($0,RSTART+2,RLENGTH-2) " bytes"; exit}') (kernel default, net.core.rmem_default=$(cat /proc/sys/net/core/rmem_default))"
-for g in gwa gwb; do
-	say "$g status after the steps: $("$SIPSGATE" -s "$LAB_DIR/$g.sock" status 2>&1 | awk '$1 ~ /^(msg_in|msg_out|parse_err|send_fail|conn_fail|remote_close|tls_connected|tls_accepted|calls_total|calls_active|media_streams|media_timeouts|refused_488|sdp_errors)$/ {printf "%s=%s ", $1, $2} /cannot reach/ {print "NOT ANSWERING"}')"
+say "gateway inside UDP socket: receive buffer $(lab_exec gwa ss -uanmH | awk -v a=$LAB_GWA_IN:5060 '$4 == a {hit = 1; next} hit && /skmem/ {match($0, /rb[0-9]+/); print substr($0, RSTART + 2, RLENGTH - 2); exit}') bytes (the kernel default, net.core.rmem_default = $(cat /proc/sys/net/core/rmem_default))"
+V_FIRST=1
+for v in $CALL_VARIANTS; do
+	[ -n "$V_FIRST" ] || gw_restart "before-$v"
+	V_FIRST=
+	calls_phase $v
 done
 
 # --- 4. TLS handshakes/s on one core, sipsgate and stunnel4 -------------------
@@ -429,7 +480,7 @@ tls_sum() {
 		hs += v["handshakes"]; s += v["secs"]; cpu += v["server_cpu_s"]; res += v["resumed"]
 		f += v["fail_connect"] + v["fail_handshake"] + v["fail_closed"] + v["fail_timeout"]
 	} END { if (s == 0) { print "0 0 0 0 0"; exit }
-		printf "%.0f %.0f %.0f %.3f %d\n", hs / s, cpu > 0 ? hs / cpu : 0, cpu * 100 / s, hs ? res / hs : 0, f }' "$LAB_DIR/tls.results"
+		printf "%.0f %.0f %.0f %.3f %d\n", hs / s, (cpu > 0 ? hs / cpu : 0), cpu * 100 / s, (hs ? res / hs : 0), f }' "$LAB_DIR/tls.results"
 }
 declare -A TLS
 for t in sipsgate stunnel; do for m in full resume; do TLS[$t-$m]=$(tls_sum $t $m); done; done
@@ -448,7 +499,7 @@ say "sipsgate after all TLS runs: alive=$SG_ALIVE, status answers: $SG_ALIVE; tl
 say "stunnel4 alive=$ST_ALIVE, threads now $(ps -o nlwp= -p $STT 2>/dev/null | tr -d ' ')"
 printf '\n%-10s %12s %10s %9s   %14s %10s %9s %8s\n' server "full hs/s" "per CPU-s" "CPU0 use" "resumed hs/s" "per CPU-s" "CPU0 use" resumed
 for t in sipsgate stunnel; do
-	read -r fr fc fu _ ff <<<"${TLS[$t-full]}"; read -r rr rc ru rf rff <<<"${TLS[$t-resume]}"
+	read -r fr fc fu _ _ <<<"${TLS[$t-full]}"; read -r rr rc ru rf _ <<<"${TLS[$t-resume]}"
 	printf '%-10s %12s %10s %8s%%   %14s %10s %8s%% %7.0f%%\n' $t $fr $fc $fu $rr $rc $ru "$(fcalc %.1f "$rf * 100")"
 done
 read -r sgf sgfc _ _ sgff <<<"${TLS[sipsgate-full]}"; read -r stf stfc _ _ stff <<<"${TLS[stunnel-full]}"
@@ -470,32 +521,48 @@ done
 T_END=$(now); LOAD1=$(busy_ticks)
 
 pm() { awk "BEGIN { exit !($1) }" && echo pass || echo MISS; }
+row() { printf '%-60s %-16s %-12s %s\n' "$@"; }
+vname() { [ "$1" = sdp ] && echo "with SDP" || echo "no SDP"; }
 section "summary (sipsgate $SG_REV, $NCPU CPUs, $(fcalc %.0f "$T_END - $T_START") s)"
-printf '%-58s %-16s %-12s %s\n' figure measured target result
-printf '%-58s %-16s %-12s %s\n' "calls/s through the pair, 0 failed calls" "$BEST_CPS" ">= $T_CPS" "$(pm "$BEST_CPS >= $T_CPS")"
-printf '%-58s %-16s %-12s %s\n' "CPU per call, gwa + gwb together (at $BEST_CPS calls/s)" "$BEST_US us" "<= $T_US_CALL us" "$( [ "$BEST_US" = - ] && echo MISS || pm "$BEST_US <= $T_US_CALL")"
-[ -n "${STEP_US[4000]:-}" ] && [ "$BEST_CPS" != 4000 ] &&
-	printf '%-58s %-16s %-12s %s\n' "  (CPU per call at 4000 calls/s)" "${STEP_US[4000]} us" "<= $T_US_CALL us" "$(pm "${STEP_US[4000]} <= $T_US_CALL")"
-printf '%-58s %-16s %-12s %s\n' "added latency per gateway, INVITE -> 200, median" "${LAT[hop-INVITE]} us" "-" "info"
-printf '%-58s %-16s %-12s %s\n' "added latency per gateway, OPTIONS -> 200, median" "${LAT[hop-OPTIONS]} us" "-" "info"
-printf '%-58s %-16s %-12s %s\n' "gwa resident memory per registered phone ($REG_OK phones)" "$KIB_PHONE KiB" "<= $T_KIB_PHONE KiB" "$( [ "$REG_OK" = "$PHONES" ] && pm "$KIB_PHONE <= $T_KIB_PHONE" || echo "MISS ${KIB_PHONE_NOTE:-}")"
-printf '%-58s %-16s %-12s %s\n' "full TLS handshakes/s, sipsgate on 1 core (per CPU-s)" "$sgf ($sgfc)" ">= $T_HS_FULL" "$(pm "$sgf >= $T_HS_FULL")"
-printf '%-58s %-16s %-12s %s\n' "full TLS handshakes/s, stunnel4 on 1 core (per CPU-s)" "$stf ($stfc)" "-" "anchor"
-printf '%-58s %-16s %-12s %s\n' "  ratio sipsgate / stunnel4, full" "${RATIO_F}x" "-" "info"
-printf '%-58s %-16s %-12s %s\n' "resumed TLS handshakes/s, sipsgate on 1 core (per CPU-s)" "$sgr ($sgrc)" "-" "resumed $(fcalc %.0f "$sgrf * 100")%"
-printf '%-58s %-16s %-12s %s\n' "resumed TLS handshakes/s, stunnel4 on 1 core (per CPU-s)" "$str ($strc)" "-" "resumed $(fcalc %.0f "$strf * 100")%"
-printf '%-58s %-16s %-12s %s\n' "  ratio sipsgate / stunnel4, resumed" "${RATIO_R}x" "-" "info"
-printf '%-58s %-16s %-12s %s\n' "sipsgate alive after $TLS_BURST concurrent handshakes" "$SG_ALIVE" "yes" "$( [ $SG_ALIVE = yes ] && echo pass || echo MISS)"
-printf '%-58s %-16s %-12s %s\n' "  hs_fail_server / tls_accepted" "$(sg_ctr hs_fail_server) / $(sg_ctr tls_accepted)" "-" "info"
+row figure measured target result
+for v in $CALL_VARIANTS; do
+	b=${C_BEST[$v]:-0} u=${C_US[$v]:--}
+	row "calls/s through the pair, 0 failed, rate held ($(vname $v))" "$b" ">= $T_CPS" \
+		"$(pm "$b >= $T_CPS")$([ -n "${C_CRASH[$v]:-}" ] && echo ": gateway crashed at ${C_FAIL[$v]}/s")"
+	row "  CPU per call, gwa + gwb together, at $b calls/s" "$u us" "<= $T_US_CALL us" \
+		"$([ "$u" = - ] && echo MISS || pm "$u <= $T_US_CALL")"
+	if [ -n "${C_US4000[$v]:-}" ] && [ "$b" != 4000 ] && [ "${C_US4000[$v]}" != - ]; then
+		row "  CPU per call at 4000 calls/s (the target rate)" "${C_US4000[$v]} us" "<= $T_US_CALL us" "$(pm "${C_US4000[$v]} <= $T_US_CALL")"
+	fi
+done
+for m in $PROBE_KINDS; do
+	row "added latency per gateway, $m -> 200, median" "${LAT[hop-$m]} us" "-" "info"
+done
+row "gwa resident memory per registered phone ($REG_OK phones)" "$KIB_PHONE KiB" "<= $T_KIB_PHONE KiB" \
+	"$([ "$REG_OK" = "$PHONES" ] && pm "$KIB_PHONE <= $T_KIB_PHONE" || echo "MISS ${KIB_PHONE_NOTE:-}")"
+row "full TLS handshakes/s, sipsgate, 1 core (per CPU-second)" "$sgf ($sgfc)" ">= $T_HS_FULL" "$(pm "$sgfc >= $T_HS_FULL") (per CPU-s)"
+row "full TLS handshakes/s, stunnel4, 1 core (per CPU-second)" "$stf ($stfc)" "-" "anchor"
+row "  ratio sipsgate / stunnel4, full" "${RATIO_F}x" "-" "info"
+row "resumed TLS handshakes/s, sipsgate, 1 core (per CPU-second)" "$sgr ($sgrc)" "-" "$(fcalc %.0f "$sgrf * 100")% resumed"
+row "resumed TLS handshakes/s, stunnel4, 1 core (per CPU-second)" "$str ($strc)" "-" "$(fcalc %.0f "$strf * 100")% resumed"
+row "  ratio sipsgate / stunnel4, resumed" "${RATIO_R}x" "-" "info"
+row "sipsgate alive + status after $TLS_BURST concurrent handshakes" "$SG_ALIVE" "yes" "$([ $SG_ALIVE = yes ] && echo pass || echo MISS)"
+row "  hs_fail_server / tls_accepted" "$(sg_ctr hs_fail_server) / $(sg_ctr tls_accepted)" "-" "info"
 say
 say "notes:"
-say "- $NCPU CPUs for everything in the call test: sipp UAC + UAS spent ${BEST_SIPP:-?} us of CPU per call at $BEST_CPS calls/s"
-say "  (${BEST_LOAD:-?}); the load generator competes with the gateways, so calls/s is a floor for the gateways."
-[ -n "$FAIL_CPS" ] && say "- first failing step: $FAIL_CPS calls/s; sipp alone (kernel forwarding) at that rate: ${DIRECT_VERDICT:-?}."
-say "- CPU per call includes the kernel: UDP/TCP over veth runs the receiver's softirq in the sender's context, so part of"
-say "  sipp's receive work is charged to the gateways and the other way round."
+for v in $CALL_VARIANTS; do
+	say "- calls $(vname $v): at ${C_BEST[$v]:-0} calls/s sipp UAC + UAS spent ${C_SIPP[$v]:--} us of CPU per call"
+	say "  (${C_LOAD[$v]:-?}); first failing step: ${C_FAIL[$v]:-none}$([ -n "${C_CRASH[$v]:-}" ] && echo " (gateway crash)")$([ -n "${C_DIRECT[$v]:-}" ] && echo "; sipp alone (kernel forwarding) at that rate: ${C_DIRECT[$v]}")."
+done
+say "- $NCPU CPUs for everything in the call test: the load generator competes with the gateways, so calls/s is a"
+say "  floor for the gateways. CPU per call includes the kernel: UDP/TCP over veth runs the receiver's softirq in the"
+say "  sender's context, so part of sipp's receive work is charged to the gateways and the other way round."
+say "- TLS: 'per CPU-second' = handshakes / CPU time of the server process (all threads): the figure per core"
+say "  even when the server did not have its core to itself (the target is judged on it)."
 say "- 'other' = CPU used during a step or run by processes this script did not start (another job on the machine"
 say "  skews every figure; whole run: $(fcalc %.0f "($LOAD1 - $LOAD0) * 100 / $CLK_TCK / ($T_END - $T_START)")% of one CPU busy on average, ours included)."
-[ -n "${CRASH:-}" ] && { say "A GATEWAY CRASHED OR STOPPED ANSWERING: see $LAB_DIR"; LAB_KEEP=1; exit 1; }
+# LAB_RESULT: read by lab_cleanup (tests/lab/lib.sh), which keeps $LAB_DIR unless 0
+[ -n "${CRASH:-}" ] && { say "A GATEWAY CRASHED OR STOPPED ANSWERING: files kept in $LAB_DIR"; exit 1; }
+# shellcheck disable=SC2034
 LAB_RESULT=0
 exit 0

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "media.h"
 
@@ -217,29 +218,63 @@ int sg_media_init(struct sg_media *m, uv_loop_t *loop,
 }
 
 /*
- * Open one UDP socket on port. *inited tells whether h must be closed,
- * whatever the result.
+ * Bind the RTP port p and the RTCP port p + 1 with plain sockets first:
+ * probing the pool must not touch libuv handles, which cannot be reused
+ * before their close callback has run.
  */
-static int udp_open(struct sg_media *m, uv_udp_t *h, int side, uint16_t port,
-		    struct sg_media_leg *leg, bool *inited)
+static int bind_pair(struct sg_media *m, int side, uint16_t p, int fd[2])
 {
 	struct sockaddr_storage a = m->addr[side];
+	socklen_t alen = a.ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int i, rc;
+
+	fd[0] = fd[1] = -1;
+	for (i = 0; i < 2; i++) {
+		uint16_t port = (uint16_t)(p + i);
+
+		if (a.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&a)->sin_port = htons(port);
+		fd[i] = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd[i] < 0 || bind(fd[i], (struct sockaddr *)&a, alen) < 0) {
+			rc = -errno;
+			if (fd[0] >= 0)
+				close(fd[0]);
+			if (fd[1] >= 0)
+				close(fd[1]);
+			fd[0] = fd[1] = -1;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Wrap a bound socket in a libuv handle and start receiving. Takes fd in
+ * every case. *inited says whether h now needs uv_close().
+ */
+static int udp_start(struct sg_media *m, uv_udp_t *h, int fd,
+		     struct sg_media_leg *leg, bool *inited)
+{
 	int rc;
 
 	*inited = false;
-	if (a.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)&a)->sin_port = htons(port);
-	rc = uv_udp_init_ex(m->loop, h, (unsigned)a.ss_family |
-	    UV_UDP_RECVMMSG);
-	if (rc < 0)
+	/* AF_UNSPEC: no socket of its own; uv_udp_open() gives it ours. */
+	rc = uv_udp_init_ex(m->loop, h, AF_UNSPEC | UV_UDP_RECVMMSG);
+	if (rc < 0) {
+		close(fd);
 		return rc;
-	h->data = leg;
+	}
 	*inited = true;
+	h->data = leg;
 	leg->st->pending_closes++;	/* from now on it must be closed */
-	if ((rc = uv_udp_bind(h, (const struct sockaddr *)&a, 0)) < 0)
+	if ((rc = uv_udp_open(h, fd)) < 0) {
+		close(fd);
 		return rc;
+	}
 	return uv_udp_recv_start(h, media_on_alloc, leg_on_recv);
 }
 
@@ -247,8 +282,8 @@ static int udp_open(struct sg_media *m, uv_udp_t *h, int side, uint16_t port,
 static int leg_open(struct sg_media *m, struct sg_media_leg *leg)
 {
 	unsigned span = (unsigned)(m->port_max - m->port_min + 1) / 2, i;
-	bool rtp_init, rtcp_init;
-	int rc = UV_EADDRINUSE;
+	int fd[2], rc = UV_EADDRINUSE;
+	bool inited;
 
 	for (i = 0; i < span; i++) {
 		uint16_t p = m->next_port;
@@ -256,23 +291,22 @@ static int leg_open(struct sg_media *m, struct sg_media_leg *leg)
 		m->next_port = (uint16_t)(p + 2);
 		if (m->next_port + 1 > m->port_max || m->next_port < p)
 			m->next_port = m->port_min;
-		rtcp_init = false;
-		rc = udp_open(m, &leg->rtp, leg->side, p, leg, &rtp_init);
-		if (rc == 0)
-			rc = udp_open(m, &leg->rtcp, leg->side,
-			    (uint16_t)(p + 1), leg, &rtcp_init);
-		if (rc == 0) {
-			leg->rtcp_open = true;
+		rc = bind_pair(m, leg->side, p, fd);
+		if (rc == UV_EADDRINUSE || rc == UV_EACCES)
+			continue;	/* taken: the pool moves on */
+		if (rc < 0)
+			return rc;
+		/* Handles made here are the leg's: closed with the stream. */
+		rc = udp_start(m, &leg->rtp, fd[0], leg, &inited);
+		if (inited)
 			leg->port = p;
-			return 0;
+		if (rc < 0) {
+			close(fd[1]);
+			return rc;
 		}
-		/* Close what this try opened; the pool moves on. */
-		if (rtp_init)
-			uv_close((uv_handle_t *)&leg->rtp, leg_on_close);
-		if (rtcp_init)
-			uv_close((uv_handle_t *)&leg->rtcp, leg_on_close);
-		if (rc != UV_EADDRINUSE)
-			break;
+		rc = udp_start(m, &leg->rtcp, fd[1], leg, &inited);
+		leg->rtcp_open = inited;
+		return rc;
 	}
 	return rc;
 }
@@ -341,7 +375,7 @@ void sg_media_stream_close(struct sg_media_stream *st)
 
 		sg_media_stats_add(&st->m->closed[side], &leg->st_);
 		if (leg->port == 0)
-			continue;	/* never opened, or closed by leg_open */
+			continue;	/* no handle was made */
 		uv_close((uv_handle_t *)&leg->rtp, leg_on_close);
 		if (leg->rtcp_open)
 			uv_close((uv_handle_t *)&leg->rtcp, leg_on_close);

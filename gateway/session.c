@@ -50,6 +50,7 @@ struct sg_call_stream {
 	bool choice_plain_rtcp;
 	/* The key we send with on the outside, kept across re-INVITEs. */
 	bool have_our;
+	bool our_rtcp_plain;		/* UNENCRYPTED_SRTCP agreed */
 	int our_suite;
 	uint8_t our_key[SG_SRTP_MAX_KEY];
 	/* Installed in the outside leg. */
@@ -137,7 +138,7 @@ static int side_addr(struct sg_sessions *ss, int side, const char *cfgaddr,
 		ss->media.addr[0] = bind;
 	else
 		ss->media.addr[1] = bind;
-	snprintf(ss->sdp_addr[side], sizeof(ss->sdp_addr[side]), "%s",
+	snprintf(ss->sdp_addr[side], sizeof(ss->sdp_addr[side]), "%.63s",
 	    cfgaddr[0] ? cfgaddr : host);
 	ss->sdp_v6[side] = strchr(ss->sdp_addr[side], ':') != NULL;
 	return 0;
@@ -348,11 +349,14 @@ static int install_tx(struct sg_call_stream *cs)
 	size_t klen = sg_srtp_key_len(cs->our_suite);
 
 	if (cs->tx_on && cs->tx_suite == cs->our_suite &&
+	    leg->tx.rtcp_plain == cs->our_rtcp_plain &&
 	    memcmp(cs->tx_key, cs->our_key, klen) == 0)
 		return 0;	/* unchanged: keep context and ROC */
 	sg_srtp_close(&leg->tx);
-	if (sg_srtp_init(&leg->tx, cs->our_suite, cs->our_key, klen, true) < 0)
+	if (sg_srtp_init_ex(&leg->tx, cs->our_suite, cs->our_key, klen, true,
+	    cs->our_rtcp_plain) < 0)
 		return -EINVAL;
+	cs->call->ss->tx_contexts++;
 	cs->tx_on = true;
 	cs->tx_suite = cs->our_suite;
 	memcpy(cs->tx_key, cs->our_key, klen);
@@ -365,10 +369,11 @@ static int install_rx(struct sg_call_stream *cs, int suite,
 	struct sg_media_leg *leg = &cs->ms.leg[SG_MEDIA_OUTSIDE];
 	size_t klen = sg_srtp_key_len(suite);
 
-	leg->plain_rtcp_ok = plain_rtcp;
 	if (cs->rx_on && cs->rx_suite == suite &&
+	    leg->plain_rtcp_ok == plain_rtcp &&
 	    memcmp(cs->rx_key, key, klen) == 0)
 		return 0;	/* a refresh: same key, same context */
+	leg->plain_rtcp_ok = plain_rtcp;
 	if (cs->rx_on) {
 		/* A re-key: keep the old context a while for packets in
 		 * flight (RFC 4568 §7.1.4), so audio has no gap. */
@@ -376,9 +381,11 @@ static int install_rx(struct sg_call_stream *cs, int suite,
 		leg->rx_prev = leg->rx;
 		memset(&leg->rx, 0, sizeof(leg->rx));
 		cs->rx_prev_since = uv_now(cs->ms.m->loop);
+		cs->call->ss->rx_rekeys++;
 	}
-	if (sg_srtp_init(&leg->rx, suite, key, klen, false) < 0)
+	if (sg_srtp_init_ex(&leg->rx, suite, key, klen, false, plain_rtcp) < 0)
 		return -EINVAL;
+	cs->call->ss->rx_contexts++;
 	cs->rx_on = true;
 	cs->rx_suite = suite;
 	memcpy(cs->rx_key, key, klen);
@@ -676,6 +683,7 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 				return 500;
 			cs->have_our = true;
 		}
+		cs->our_rtcp_plain = cs->choice_plain_rtcp;
 		if (install_tx(cs) < 0 || install_rx(cs, cs->choice_suite,
 		    cs->choice_key, cs->choice_plain_rtcp) < 0) {
 			sm->why = "SRTP context set-up failed";
@@ -689,6 +697,8 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 		mo->crypto[0].suite = sg_srtp_suite_name(cs->our_suite);
 		mo->crypto[0].key = cs->our_key;
 		mo->crypto[0].keylen = sg_srtp_key_len(cs->our_suite);
+		mo->crypto[0].params = cs->our_rtcp_plain ?
+		    "UNENCRYPTED_SRTCP" : NULL;
 	}
 	if (!c->counted_media && (any_secure || any_plain)) {
 		c->counted_media = true;
@@ -856,6 +866,9 @@ void sg_session_status(struct sg_sessions *ss, FILE *f)
 	C("refused_488", ss->refused_488);
 	C("sdp_errors", ss->sdp_errors);
 	C("media_timeouts", ss->timeouts);
+	C("srtp_tx_contexts", ss->tx_contexts);
+	C("srtp_rx_contexts", ss->rx_contexts);
+	C("srtp_peer_rekeys", ss->rx_rekeys);
 	C("rtp_in_inside", sum[0].rx_pkts);
 	C("rtp_out_inside", sum[0].tx_pkts);
 	C("srtp_in_outside", sum[1].rx_pkts);

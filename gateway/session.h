@@ -35,6 +35,8 @@ struct sg_sessions {
 	uint64_t refused_488;
 	uint64_t sdp_errors;
 	uint64_t timeouts;
+	uint64_t tx_contexts, rx_contexts;	/* SRTP contexts created */
+	uint64_t rx_rekeys;			/* the peer changed its key */
 };
 
 int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf);

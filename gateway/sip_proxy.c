@@ -45,6 +45,8 @@ static void ob_init(struct ob *b, char *p, size_t cap)
 
 static void ob_put(struct ob *b, const char *p, size_t len)
 {
+	if (len == 0)
+		return;
 	if (b->overflow || b->len + len > b->cap) {
 		b->overflow = true;
 		return;

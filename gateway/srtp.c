@@ -166,7 +166,8 @@ size_t sg_srtp_rtp_overhead(enum sg_srtp_suite s)
  * in srtp_create() and keeps no pointer to the copy, which is wiped.
  */
 static srtp_err_status_t ctx_create(srtp_t *ctx, enum sg_srtp_suite suite,
-				    const uint8_t *key, bool outbound)
+				    const uint8_t *key, bool outbound,
+				    bool rtcp_plain)
 {
 	unsigned char k[SG_SRTP_MAX_KEY];
 	srtp_policy_t pol;
@@ -175,6 +176,9 @@ static srtp_err_status_t ctx_create(srtp_t *ctx, enum sg_srtp_suite suite,
 	memset(&pol, 0, sizeof(pol));
 	suites[suite].rtp(&pol.rtp);
 	suites[suite].rtcp(&pol.rtcp);
+	/* RFC 4568 §6.3.2 UNENCRYPTED_SRTCP: authenticated, not encrypted. */
+	if (rtcp_plain)
+		pol.rtcp.sec_serv = sec_serv_auth;
 	pol.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
 	memcpy(k, key, suites[suite].key_len);
 	pol.key = k;
@@ -205,7 +209,7 @@ bool sg_srtp_suite_is_available(enum sg_srtp_suite s)
 		return false;
 	if (suite_avail[s] != 0)
 		return suite_avail[s] > 0;
-	st = ctx_create(&ctx, s, zero, true);
+	st = ctx_create(&ctx, s, zero, true, false);
 	if (st == srtp_err_status_ok) {
 		srtp_dealloc(ctx);
 		suite_avail[s] = 1;
@@ -226,6 +230,14 @@ bool sg_srtp_suite_is_available(enum sg_srtp_suite s)
 int sg_srtp_init(struct sg_srtp *s, enum sg_srtp_suite suite,
 		 const uint8_t *key, size_t keylen, bool outbound)
 {
+	return sg_srtp_init_ex(s, suite, key, keylen, outbound, false);
+}
+
+/* The same, with SRTCP authenticated but not encrypted when rtcp_plain. */
+int sg_srtp_init_ex(struct sg_srtp *s, enum sg_srtp_suite suite,
+		    const uint8_t *key, size_t keylen, bool outbound,
+		    bool rtcp_plain)
+{
 	srtp_t ctx;
 	int rc;
 
@@ -239,11 +251,13 @@ int sg_srtp_init(struct sg_srtp *s, enum sg_srtp_suite suite,
 		return rc;
 	if (!sg_srtp_suite_is_available(suite))
 		return -EOPNOTSUPP;
-	if ((rc = ctl_errno(ctx_create(&ctx, suite, key, outbound))) < 0)
+	if ((rc = ctl_errno(ctx_create(&ctx, suite, key, outbound,
+	    rtcp_plain))) < 0)
 		return rc;
 	s->ctx = ctx;
 	s->suite = suite;
 	s->outbound = outbound;
+	s->rtcp_plain = rtcp_plain;
 	return 0;
 }
 
@@ -274,7 +288,8 @@ int sg_srtp_rekey(struct sg_srtp *s, const uint8_t *key, size_t keylen)
 	    (unsigned)s->suite >= SG_SRTP_SUITE_COUNT ||
 	    keylen != suites[s->suite].key_len)
 		return -EINVAL;
-	if ((rc = ctl_errno(ctx_create(&ctx, s->suite, key, s->outbound))) < 0)
+	if ((rc = ctl_errno(ctx_create(&ctx, s->suite, key, s->outbound,
+	    s->rtcp_plain))) < 0)
 		return rc;
 	srtp_dealloc(s->ctx);
 	s->ctx = ctx;

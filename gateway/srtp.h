@@ -50,6 +50,10 @@ bool sg_srtp_suite_is_available(enum sg_srtp_suite s);
  */
 int sg_srtp_init(struct sg_srtp *s, enum sg_srtp_suite suite,
 		 const uint8_t *key, size_t keylen, bool outbound);
+/* The same; rtcp_plain: SRTCP authenticated only (UNENCRYPTED_SRTCP). */
+int sg_srtp_init_ex(struct sg_srtp *s, enum sg_srtp_suite suite,
+		    const uint8_t *key, size_t keylen, bool outbound,
+		    bool rtcp_plain);
 void sg_srtp_close(struct sg_srtp *s);	/* no-op on a zeroed struct */
 /* Replace the key in place, keeping nothing of the old state. */
 int sg_srtp_rekey(struct sg_srtp *s, const uint8_t *key, size_t keylen);

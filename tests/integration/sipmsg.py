@@ -1,4 +1,5 @@
 """Small helpers for sipsgate's loopback tests: SIP over UDP and TLS."""
+import ctypes
 import re
 import socket
 import ssl
@@ -183,3 +184,9 @@ class StreamPeer:
             if not chunk:
                 return None
             self.buf += chunk
+
+
+def die_with_parent():
+    """preexec_fn for daemons a test starts: SIGTERM when the test dies
+    (prctl PR_SET_PDEATHSIG), so a killed test leaves nothing running."""
+    ctypes.CDLL(None).prctl(1, 15)

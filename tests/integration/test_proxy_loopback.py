@@ -13,7 +13,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import (Msg, StreamPeer, UdpPhone, build, free_ports, param,
+from sipmsg import (Msg, StreamPeer, UdpPhone, build, die_with_parent,
+                    free_ports, param,
                     response_to)
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
@@ -67,7 +68,8 @@ rtp-ports = 31000-31099
     lsock.bind(("127.0.0.1", p_peer))
     lsock.listen(4)
     log = open(os.path.join(tmp, "sipsgate.log"), "w")
-    gw = subprocess.Popen([SIPSGATE, "-c", conf], stderr=log)
+    gw = subprocess.Popen([SIPSGATE, "-c", conf], stderr=log,
+                             preexec_fn=die_with_parent)
     try:
         run(sctx, lsock, gw, p_in, p_out, p_peer, ctl, certs)
     finally:

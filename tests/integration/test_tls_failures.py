@@ -16,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import StreamPeer, UdpPhone, build, free_ports, response_to
+from sipmsg import die_with_parent, StreamPeer, UdpPhone, build, free_ports, response_to
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
 SRC = os.environ.get("SG_SOURCE_DIR", ".")
@@ -126,7 +126,8 @@ verify = require
     lsock.listen(8)
     logpath = os.path.join(tmp, "sipsgate.log")
     log = open(logpath, "w")
-    gw = subprocess.Popen([SIPSGATE, "-c", conf], stderr=log)
+    gw = subprocess.Popen([SIPSGATE, "-c", conf], stderr=log,
+                             preexec_fn=die_with_parent)
     try:
         run(certs, lsock, gw, p_in, p_out, ctl, logpath)
     finally:

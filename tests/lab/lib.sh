@@ -422,25 +422,49 @@ lab_sipp_wait_registered() {
 LAB_CALL_N=0
 lab_call() {
 	local ns=$1 proxy=$2 caller=$3 cip=$4 callee=$5 eip=$6 by=${7:-caller}
-	local uas=reg_uas uac=reg_uac rc1 rc2
+	local uas=reg_uas uac=reg_uac
 	[ "$by" = callee ] && { uas=reg_uas_bye; uac=reg_uac_byein; }
+	lab_call_start $uac $uas "$ns" "$proxy" "$caller" "$cip" "$callee" "$eip" ||
+		return 1
+	lab_call_wait "BYE by $by"
+}
+
+# lab_call_start UAC UAS NS PROXY CALLER CALLER_IP CALLEE CALLEE_IP — start
+# one call with any pair of scenarios that follow the reg_uac/reg_uas
+# conventions (REGISTER first, "registered USER" in the action log, shared
+# -cid_str): the callee (sipp/UAS.xml) registers, then the caller
+# (sipp/UAC.xml, -s CALLEE) starts; returns at once (1 if the callee did not
+# register).  Finish with lab_call_wait.  Sets LAB_CALL_ID, LAB_CALL_TAG,
+# LAB_CALL_CALLER, LAB_CALL_CALLEE (the lab_start names of the two sipp).
+lab_call_start() {
+	local uac=$1 uas=$2 ns=$3 proxy=$4 caller=$5 cip=$6 callee=$7 eip=$8
 	LAB_CALL_N=$((LAB_CALL_N + 1))
 	LAB_CALL_TAG=call$LAB_CALL_N
 	LAB_CALL_ID=$LAB_PFX-$LAB_CALL_N-$RANDOM
-	lab_sipp "$ns" "$LAB_CALL_TAG-$callee" $uas "$eip" "$proxy" "$callee"
-	if ! lab_sipp_wait_registered "$LAB_CALL_TAG-$callee" 10; then
+	LAB_CALL_CALLER=$LAB_CALL_TAG-$caller
+	LAB_CALL_CALLEE=$LAB_CALL_TAG-$callee
+	LAB_CALL_DESC="$caller($cip) -> $callee($eip) via $proxy"
+	lab_sipp "$ns" "$LAB_CALL_CALLEE" "$uas" "$eip" "$proxy" "$callee"
+	if ! lab_sipp_wait_registered "$LAB_CALL_CALLEE" 10; then
 		echo "lab_call: $callee ($eip) did not register through $proxy" >&2
-		lab_stop "$LAB_CALL_TAG-$callee"
+		lab_stop "$LAB_CALL_CALLEE"
 		return 1
 	fi
-	lab_sipp "$ns" "$LAB_CALL_TAG-$caller" $uac "$cip" "$proxy" "$caller" -s "$callee"
-	lab_wait "$LAB_CALL_TAG-$caller" 45; rc1=$?
-	lab_wait "$LAB_CALL_TAG-$callee" 15; rc2=$?
+	lab_sipp "$ns" "$LAB_CALL_CALLER" "$uac" "$cip" "$proxy" "$caller" -s "$callee"
+}
+
+# lab_call_wait [NOTE] — wait for the call lab_call_start started (caller up
+# to 45 s, then callee up to 15 s).  Returns 0 if both sipp exit 0;
+# otherwise prints why and returns 1.
+lab_call_wait() {
+	local note=${1:+, $1} rc1 rc2
+	lab_wait "$LAB_CALL_CALLER" 45; rc1=$?
+	lab_wait "$LAB_CALL_CALLEE" 15; rc2=$?
 	if [ $rc1 != 0 ] || [ $rc2 != 0 ]; then
-		echo "lab_call: $LAB_CALL_TAG $caller -> $callee (BYE by $by): caller sipp exit $rc1, callee sipp exit $rc2" >&2
+		echo "lab_call: $LAB_CALL_TAG $LAB_CALL_DESC$note: caller sipp exit $rc1, callee sipp exit $rc2" >&2
 		return 1
 	fi
-	lab_log "$LAB_CALL_TAG $caller($cip) -> $callee($eip) via $proxy, BYE by $by: ok"
+	lab_log "$LAB_CALL_TAG $LAB_CALL_DESC$note: ok"
 }
 
 # lab_fail MSG — print MSG and the tail of every log in $LAB_DIR, exit 1

@@ -714,6 +714,41 @@ static void test_srtp_wrap_with_ssrc_change(void **state)
 
 /* ---- rekey ------------------------------------------------------------ */
 
+/*
+ * RFC 4568 6.3.2 UNENCRYPTED_SRTCP: SRTCP stays authenticated but its
+ * payload is readable, and the E flag of the SRTCP index is 0.
+ */
+static void test_srtp_unencrypted_srtcp(void **state)
+{
+	struct sg_srtp tx, rx;
+	struct pkt p, plain;
+	uint8_t key[SG_SRTP_MAX_KEY];
+	size_t kl = sg_srtp_key_len(SG_SRTP_AES_CM_128_HMAC_SHA1_80);
+
+	(void)state;
+	key_make(key, kl, 9);
+	assert_int_equal(sg_srtp_init_ex(&tx, SG_SRTP_AES_CM_128_HMAC_SHA1_80,
+	    key, kl, true, true), 0);
+	assert_int_equal(sg_srtp_init_ex(&rx, SG_SRTP_AES_CM_128_HMAC_SHA1_80,
+	    key, kl, false, true), 0);
+	assert_true(tx.rtcp_plain && rx.rtcp_plain);
+	rtcp_make(&p, 0x01020304, 1);
+	plain = p;
+	assert_int_equal(sg_srtp_protect_rtcp(&tx, p.b, &p.len), 0);
+	assert_int_equal(p.len, plain.len + 4 + 10);
+	assert_memory_equal(p.b, plain.b, (size_t)plain.len);	/* readable */
+	assert_int_equal(p.b[plain.len] & 0x80, 0);		/* E = 0 */
+	assert_int_equal(sg_srtp_unprotect_rtcp(&rx, p.b, &p.len), 0);
+	assert_int_equal(p.len, plain.len);
+	/* Still authenticated. */
+	rtcp_make(&p, 0x01020304, 2);
+	assert_int_equal(sg_srtp_protect_rtcp(&tx, p.b, &p.len), 0);
+	p.b[9] ^= 1;
+	assert_int_equal(sg_srtp_unprotect_rtcp(&rx, p.b, &p.len), -EBADMSG);
+	sg_srtp_close(&tx);
+	sg_srtp_close(&rx);
+}
+
 static void test_srtp_rekey(void **state)
 {
 	(void)state;
@@ -743,13 +778,12 @@ static void test_srtp_rekey(void **state)
 		assert_int_equal(sg_srtp_rekey(&rx, NULL, kl), -EINVAL);
 		rtp_roundtrip(&tx, &rx, 30011, ssrc, 160);
 
-		rx.rtcp_plain = true;
 		assert_int_equal(sg_srtp_rekey(&tx, key2, kl), 0);
 		assert_int_equal(sg_srtp_rekey(&rx, key2, kl), 0);
 		assert_int_equal(tx.suite, su);
 		assert_true(tx.outbound);
 		assert_false(rx.outbound);
-		assert_true(rx.rtcp_plain);	/* the caller's, kept */
+		assert_false(rx.rtcp_plain);	/* kept as it was */
 
 		/*
 		 * Fresh state: sequence numbers below the old ones are new
@@ -792,6 +826,7 @@ int main(void)
 		cmocka_unit_test(test_srtp_ssrc_change),
 		cmocka_unit_test(test_srtp_wrap_with_ssrc_change),
 		cmocka_unit_test(test_srtp_rekey),
+		cmocka_unit_test(test_srtp_unencrypted_srtcp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
