@@ -674,6 +674,16 @@ static int set_flow_timeout(struct ctx *c, const char *v)
 	return 0;
 }
 
+static int set_media_timeout(struct ctx *c, const char *v)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 1, 86400, &x) < 0)
+		return -1;
+	cur_svc(c)->media_timeout = (unsigned)x;
+	return 0;
+}
+
 static int set_media(struct ctx *c, const char *v)
 {
 	int x;
@@ -832,6 +842,7 @@ static const struct keyword keywords[] = {
 	{ "media", S, false, set_media, "srtp, srtp-optional, relay" },
 	{ "media-inside", S, false, set_media_inside, "an IP address" },
 	{ "media-outside", S, false, set_media_outside, "an IP address" },
+	{ "media-timeout", S, false, set_media_timeout, "1..86400 seconds" },
 	{ "metrics", G, false, set_metrics, "HOST:PORT or [ADDR]:PORT" },
 	{ "pin-sha256", S, true, set_pin,
 	  "base64 of the SHA-256 of a public key (44 characters)" },
@@ -946,6 +957,7 @@ static void svc_defaults(struct sg_cfg_service *s)
 	s->rtp_min = 20000;
 	s->rtp_max = 29999;
 	s->flow_timeout = 3600;
+	s->media_timeout = 120;
 }
 
 static bool is_section_name(const char *s, size_t max)

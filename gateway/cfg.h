@@ -65,6 +65,7 @@ struct sg_cfg_service {
 	char sip_outside[256];	/* address put in outside Via/RR/Contact */
 	bool sips_rewrite;	/* sip: -> sips: outward (CUBE "url sips") */
 	unsigned flow_timeout;	/* seconds a UDP flow token stays valid */
+	unsigned media_timeout;	/* seconds without media before a call ends */
 };
 
 struct sg_cfg {

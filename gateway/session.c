@@ -26,7 +26,6 @@
 #include "srtp.h"
 
 #define NBUCKETS 4096
-#define MEDIA_TIMEOUT_MS (120 * 1000)	/* no packet on any leg for this long */
 #define RX_PREV_KEEP_MS (10 * 1000)	/* old peer key kept after a re-key */
 
 struct sg_call_stream {
@@ -805,6 +804,8 @@ int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
 
 void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 {
+	uint64_t timeout_ms = (uint64_t)(ss->svc->cfg->media_timeout ?
+	    ss->svc->cfg->media_timeout : 120) * 1000;
 	unsigned b, i;
 
 	for (b = 0; b < ss->nbuckets; b++) {
@@ -821,7 +822,7 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 
 				if (cs == NULL || !cs->open)
 					continue;
-				if (now - cs->ms.last_rx_ms < MEDIA_TIMEOUT_MS)
+				if (now - cs->ms.last_rx_ms < timeout_ms)
 					idle = false;
 				if (cs->rx_prev_since && now - cs->rx_prev_since >
 				    RX_PREV_KEEP_MS) {
@@ -833,7 +834,7 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 				ss->timeouts++;
 				log_info("%s: call %s: no media for %u s: ended",
 				    ss->svc->cfg->name, c->callid,
-				    MEDIA_TIMEOUT_MS / 1000);
+				    ss->svc->cfg->media_timeout);
 				call_end(c, "media timeout");
 			}
 		}

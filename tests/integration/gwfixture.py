@@ -26,7 +26,7 @@ def key(n):
 
 
 class Gateway:
-    def __init__(self, tmp, certs, policy, suites, name=None):
+    def __init__(self, tmp, certs, policy, suites, name=None, extra=""):
         self.p_in, self.p_out, self.p_peer = free_ports(3)
         name = name or policy
         self.ctl = os.path.join(tmp, f"ctl-{name}.sock")
@@ -44,6 +44,7 @@ ca = {certs}/ca.crt
 media = {policy}
 srtp-suites = {suites}
 rtp-ports = 32000-32999
+{extra}
 """)
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(f"{certs}/pbx.crt", f"{certs}/pbx.key")

@@ -464,13 +464,54 @@ def test_offer_from_outside(tmp, certs):
         g.stop(check, failures)
 
 
+def test_mux_and_timeout(tmp, certs):
+    """a=rtcp-mux kept working (RFC 5761); media inactivity ends a call."""
+    g = Gateway(tmp, certs, "srtp", "AES_CM_128_HMAC_SHA1_80", name="srtp-mux",
+                extra="media-timeout = 2")
+    try:
+        c = Call(g, "x1")
+        mux = "a=rtcp-mux\r\n"
+        c.ph_req("INVITE", "sip:bob@pbx.lab.test",
+                 sdp(c.ph_rtp.getsockname()[1], extra=mux))
+        m = g.peer.recv()
+        check(m is not None and b"a=rtcp-mux" in m.body, "a=rtcp-mux offered outside")
+        c.out_port, _ = m_port(m.body)
+        line, c.peer_key, c.suite = c.peer_answer_keys(m.body)
+        g.peer.send(response_to(m, 200, "OK", [
+            ("Contact", f"<sip:bob@127.0.0.1:{g.p_peer};transport=tls>"),
+            ("Content-Type", "application/sdp")],
+            sdp(c.peer_rtp.getsockname()[1], [line], "RTP/SAVP", extra=mux),
+            to_tag=c.tag_peer))
+        r = g.phone.recv()
+        c.in_port, _ = m_port(r.body)
+        check(b"a=rtcp-mux" in r.body, "a=rtcp-mux answered inside")
+        sr = rtcp_sr(0x1111)
+        sent = c.ph_send(5)
+        c.ph_rtp.sendto(sr, ("127.0.0.1", c.in_port))
+        got = drain(c.peer_rtp)
+        check(len(got) == 6 and c.rx.unprotect_rtcp(got[5]) == sr and
+              [c.rx.unprotect(x) for x in got[:5]] == sent,
+              "RTP and RTCP share the port; RTCP leaves as SRTCP")
+        back = c.tx.protect_rtcp(rtcp_sr(0x2222))
+        c.peer_rtp.sendto(back, ("127.0.0.1", c.out_port))
+        check(drain(c.ph_rtp) == [rtcp_sr(0x2222)], "SRTCP in on the RTP port")
+        time.sleep(3.5)
+        out, st = g.status()
+        check(st.get("calls_active") == 0 and st.get("media_streams") == 0 and
+              st.get("media_timeouts") == 1,
+              f"media-timeout = 2 ended the silent call: {out}")
+    finally:
+        g.stop(check, failures)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-srtp-")
     certs = os.path.join(tmp, "certs")
     subprocess.run([os.path.join(SRC, "certs/sipsgate-certs"), "--dir", certs,
                     "lab"], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    for t in (test_relay_and_matrix, test_offer_from_outside):
+    for t in (test_relay_and_matrix, test_offer_from_outside,
+              test_mux_and_timeout):
         try:
             t(tmp, certs)
         except (AssertionError, TypeError, AttributeError) as e:
