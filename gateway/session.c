@@ -74,6 +74,7 @@ struct sg_call {
 	struct sg_call_stream *streams[SG_SDP_MAX_MEDIA];
 	unsigned alive;			/* streams whose handles are open */
 	bool counted_media;
+	uint64_t created_ms;
 };
 
 static uint32_t hash_str(struct sg_str s)
@@ -230,6 +231,7 @@ static struct sg_call *call_new(struct sg_sessions *ss, struct sg_str callid,
 	copy_str(c->tag_caller, sizeof(c->tag_caller), from_tag);
 	c->caller_side = caller_side;
 	c->invite_cseq = cseq;
+	c->created_ms = uv_now(ss->media.loop);
 	b = bucket(ss, callid);
 	c->next = *b;
 	*b = c;
@@ -812,7 +814,14 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 		struct sg_call *c, *next;
 
 		for (c = ss->buckets[b]; c; c = next) {
-			bool idle = c->alive > 0;
+			/*
+			 * A call with streams is idle when none carried a
+			 * packet for media-timeout; one without streams (no
+			 * SDP, or refused) when it is that old: a stateless
+			 * proxy may never see its BYE.
+			 */
+			bool idle = c->alive > 0 ||
+			    now - c->created_ms >= timeout_ms;
 
 			next = c->next;
 			if (c->ended)

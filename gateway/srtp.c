@@ -113,6 +113,8 @@ static void global_init_once(void)
  * Initialise libsrtp once per process; later calls return the first
  * call's result. Returns 0 or a negative errno code.
  */
+static srtp_t keeper;		/* see sg_srtp_suite_is_available() */
+
 int sg_srtp_global_init(void)
 {
 	pthread_once(&init_once, global_init_once);
@@ -211,7 +213,16 @@ bool sg_srtp_suite_is_available(enum sg_srtp_suite s)
 		return suite_avail[s] > 0;
 	st = ctx_create(&ctx, s, zero, true, false);
 	if (st == srtp_err_status_ok) {
-		srtp_dealloc(ctx);
+		/*
+		 * Keep the first one for the life of the process: Debian's
+		 * libsrtp2 uses NSS, which shuts down (and dlopen()s its
+		 * libraries again) whenever no context is left; that cost
+		 * about 2 ms per call. The others are freed.
+		 */
+		if (keeper == NULL)
+			keeper = ctx;
+		else
+			srtp_dealloc(ctx);
 		suite_avail[s] = 1;
 	} else if (st != srtp_err_status_alloc_fail) {
 		suite_avail[s] = -1;

@@ -998,9 +998,11 @@ static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
 	}
 	if (kind == SG_XPORT_UDP) {
 		int len = sizeof(sk->addr);
+		int rcvbuf = 4 << 20;	/* bursts of SIP; the kernel caps it */
 
 		uv_udp_getsockname(&sk->h.udp, (struct sockaddr *)&sk->addr,
 		    &len);
+		uv_recv_buffer_size((uv_handle_t *)&sk->h.udp, &rcvbuf);
 	}
 	log_info("%s: %s %s on %s", svc->cfg->name,
 	    side == SG_SIDE_INSIDE ? "inside" : "outside",

@@ -27,6 +27,8 @@ def key(n):
 
 class Gateway:
     def __init__(self, tmp, certs, policy, suites, name=None, extra=""):
+        if "rtp-ports" not in extra:
+            extra += "\nrtp-ports = 32000-32999"
         self.p_in, self.p_out, self.p_peer = free_ports(3)
         name = name or policy
         self.ctl = os.path.join(tmp, f"ctl-{name}.sock")
@@ -43,8 +45,8 @@ key = {certs}/gw-a.key
 ca = {certs}/ca.crt
 media = {policy}
 srtp-suites = {suites}
-rtp-ports = 32000-32999
 {extra}
+
 """)
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(f"{certs}/pbx.crt", f"{certs}/pbx.key")

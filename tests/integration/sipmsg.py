@@ -190,3 +190,35 @@ def die_with_parent():
     """preexec_fn for daemons a test starts: SIGTERM when the test dies
     (prctl PR_SET_PDEATHSIG), so a killed test leaves nothing running."""
     ctypes.CDLL(None).prctl(1, 15)
+
+
+# Test bookkeeping shared by the loopback tests.
+FAILURES = []
+_passed = [0]
+
+
+def check(cond, what):
+    """Record one check; print it when it fails."""
+    if cond:
+        _passed[0] += 1
+    else:
+        FAILURES.append(what)
+        print("FAIL:", what, flush=True)
+
+
+def finish():
+    """Print the closing line CTest logs show, and exit 0 or 1."""
+    import sys
+    print(f"{_passed[0]} passed, {len(FAILURES)} failed")
+    sys.exit(1 if FAILURES else 0)
+
+
+def lab_certs(tmp, src):
+    """Make the lab certificates (certs/sipsgate-certs lab) in tmp/certs."""
+    import os
+    import subprocess
+    certs = os.path.join(tmp, "certs")
+    subprocess.run([os.path.join(src, "certs/sipsgate-certs"), "--dir", certs,
+                    "lab"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return certs

@@ -7,19 +7,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sipmsg import FAILURES, check, finish, lab_certs  # noqa: E402
+
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
 SRC = os.environ.get("SG_SOURCE_DIR", ".")
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def t(path):
@@ -29,10 +21,7 @@ def t(path):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-conf-")
-    certs = os.path.join(tmp, "certs")
-    subprocess.run([os.path.join(SRC, "certs/sipsgate-certs"), "--dir", certs,
-                    "lab"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    certs = lab_certs(tmp, SRC)
     # The examples name gw.crt/gw.key; give them the lab's gateway pair.
     for ext in ("crt", "key"):
         os.link(f"{certs}/gw-a.{ext}", f"{certs}/gw.{ext}")
@@ -77,8 +66,7 @@ ca = {certs}/ca.crt
     r = t(os.path.join(tmp, "does-not-exist.conf"))
     check(r.returncode == 1 and "does-not-exist.conf" in r.stderr,
           "a missing file is named")
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

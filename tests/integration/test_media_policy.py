@@ -15,21 +15,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gwfixture import Gateway, key, sdp
-from sipmsg import response_to
+from sipmsg import FAILURES, check, finish, lab_certs, response_to
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
 SRC = os.environ.get("SG_SOURCE_DIR", ".")
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def m_line(body):
@@ -113,7 +102,7 @@ def test_srtp(tmp, certs):
         check(st.get("refused_488", 0) == 2, f"two refusals counted: {out}")
         check("AES_CM_128_HMAC_SHA1_80" in out, "status shows the suite of the call")
     finally:
-        g.stop(check, failures)
+        g.stop(check, FAILURES)
 
 
 def test_srtp_optional(tmp, certs):
@@ -165,19 +154,44 @@ def test_srtp_optional(tmp, certs):
         warned = "without SRTP: relaying plain RTP" in open(g.logpath).read()
         check(warned, "a warning says plain RTP is relayed")
     finally:
-        g.stop(check, failures)
+        g.stop(check, FAILURES)
+
+
+def test_pool_full(tmp, certs):
+    """A full port pool refuses the call (503), never crashes; ports come
+    back when a call ends."""
+    g = Gateway(tmp, certs, "relay", "AES_CM_128_HMAC_SHA1_80", name="pool",
+                extra="rtp-ports = 33000-33007")
+    try:
+        answers = []
+        for i in range(3):
+            g.phone.send(g.invite_from_phone(f"p{i}", 40000 + 2 * i))
+            if i < 2:
+                m = g.peer.recv()
+                check(m is not None and m.method == "INVITE",
+                      f"call {i + 1} fits in the pool")
+                if m:
+                    g.peer.send(response_to(m, 200, "OK", [
+                        ("Contact", f"<sip:bob@127.0.0.1:{g.p_peer};transport=tls>"),
+                        ("Content-Type", "application/sdp")], sdp(41000 + 2 * i),
+                        to_tag=f"t{i}"))
+                    answers.append(g.phone.recv())
+            else:
+                r = g.phone.recv()
+                check(r is not None and r.status == 503,
+                      f"call 3: pool full -> 503: {r.start if r else None}")
+        check(g.proc.poll() is None, "still running with a full pool")
+    finally:
+        g.stop(check, FAILURES)
 
 
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-media-")
-    certs = os.path.join(tmp, "certs")
-    subprocess.run([os.path.join(SRC, "certs/sipsgate-certs"), "--dir", certs,
-                    "lab"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    certs = lab_certs(tmp, SRC)
     test_srtp(tmp, certs)
     test_srtp_optional(tmp, certs)
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    test_pool_full(tmp, certs)
+    finish()
 
 
 if __name__ == "__main__":

@@ -16,21 +16,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gwfixture import Gateway, key, sdp
-from sipmsg import build, response_to
+from sipmsg import FAILURES, check, finish, lab_certs, build, response_to
 from srtp_ctypes import Srtp, SrtpError, rtcp_sr, rtp
 
 SRC = os.environ.get("SG_SOURCE_DIR", ".")
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def udp():
@@ -308,7 +297,7 @@ def test_relay_and_matrix(tmp, certs):
         time.sleep(0.2)
         check(g.status()[1].get("media_streams") == 0, "ports released after BYE")
     finally:
-        g.stop(check, failures)
+        g.stop(check, FAILURES)
 
 
 def test_offer_from_outside(tmp, certs):
@@ -461,7 +450,7 @@ def test_offer_from_outside(tmp, certs):
                 check(got == [] and after == before + 1,
                       "i: undeclared unencrypted SRTCP is dropped and counted")
     finally:
-        g.stop(check, failures)
+        g.stop(check, FAILURES)
 
 
 def test_mux_and_timeout(tmp, certs):
@@ -501,23 +490,19 @@ def test_mux_and_timeout(tmp, certs):
               st.get("media_timeouts") == 1,
               f"media-timeout = 2 ended the silent call: {out}")
     finally:
-        g.stop(check, failures)
+        g.stop(check, FAILURES)
 
 
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-srtp-")
-    certs = os.path.join(tmp, "certs")
-    subprocess.run([os.path.join(SRC, "certs/sipsgate-certs"), "--dir", certs,
-                    "lab"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    certs = lab_certs(tmp, SRC)
     for t in (test_relay_and_matrix, test_offer_from_outside,
               test_mux_and_timeout):
         try:
             t(tmp, certs)
         except (AssertionError, TypeError, AttributeError) as e:
             check(False, f"{t.__name__}: {e!r}")
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -13,31 +13,17 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import (Msg, StreamPeer, UdpPhone, build, die_with_parent,
-                    free_ports, param,
+from sipmsg import (FAILURES, Msg, StreamPeer, UdpPhone, build, check,
+                    die_with_parent, finish, free_ports, lab_certs, param,
                     response_to)
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
 SRC = os.environ.get("SG_SOURCE_DIR", ".")
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-proxy-")
-    certs = os.path.join(tmp, "certs")
-    subprocess.run([os.path.join(SRC, "certs/sipsgate-certs"), "--dir", certs,
-                    "lab"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    certs = lab_certs(tmp, SRC)
     p_in, p_out, p_peer = free_ports(3)
     ctl = os.path.join(tmp, "ctl.sock")
     conf = os.path.join(tmp, "gw.conf")
@@ -81,10 +67,9 @@ rtp-ports = 31000-31099
             rc = "hung"
         check(rc == 0, f"daemon exits cleanly on SIGTERM (sanitizers quiet): {rc}")
         log.close()
-        if failures:
+        if FAILURES:
             print(open(os.path.join(tmp, "sipsgate.log")).read()[-6000:])
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 def accept_peer(sctx, lsock, timeout=5):

@@ -16,21 +16,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import die_with_parent, StreamPeer, UdpPhone, build, free_ports, response_to
+from sipmsg import (FAILURES, StreamPeer, UdpPhone, build, check,
+                    die_with_parent, finish, free_ports, lab_certs, response_to)
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
 SRC = os.environ.get("SG_SOURCE_DIR", ".")
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def status(ctl):
@@ -101,10 +91,7 @@ ca = {certs}/ca.crt
 
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-tlsfail-")
-    certs = os.path.join(tmp, "certs")
-    subprocess.run([os.path.join(SRC, "certs/sipsgate-certs"), "--dir", certs,
-                    "lab"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    certs = lab_certs(tmp, SRC)
     startup_checks(tmp, certs)
     p_in, p_out, p_peer = free_ports(3)
     ctl = os.path.join(tmp, "ctl.sock")
@@ -139,10 +126,9 @@ verify = require
             rc = "hung"
         check(rc == 0, f"daemon exits cleanly on SIGTERM (sanitizers quiet): {rc}")
         log.close()
-        if failures:
+        if FAILURES:
             print(open(logpath).read()[-5000:])
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 def run(certs, lsock, gw, p_in, p_out, ctl, logpath):

@@ -16,12 +16,15 @@
 # lab_ns_add).  Interface names inside the namespaces are fixed and short:
 #   lab_topology:         phones:lan  gwa:lan,wan  gwb:wan,lan  pbx:lan
 #   lab_topology_direct:  phones:lan  gwa:lan,wan  pbx2:wan
+#   + lab_pbx2_lan:       pbx2:lan  phonec:lan
 # Addresses (198.18.0.0/15 only, RFC 2544):
 #   phones  lan 198.18.1.10 (phone A) + 198.18.1.11 (phone B), default via .1.1
 #   gwa     lan 198.18.1.1/24, wan 198.18.2.1/24      (no forwarding)
 #   gwb     wan 198.18.2.2/24, lan 198.18.3.1/24      (no forwarding)
 #   pbx     lan 198.18.3.10/24, default via 198.18.3.1
 #   pbx2    wan 198.18.2.10/24, default via 198.18.2.1 (direct/interop case)
+#           lan 198.18.4.1/24 (lab_pbx2_lan: a plain LAN behind the PBX)
+#   phonec  lan 198.18.4.10 (phone C, straight to pbx2), default via .4.1
 # Every namespace has lo up, ip_forward=0, IPv6 off (keeps captures clean),
 # ip_local_port_range 40000-60999, tcp_tw_reuse=1, and its own
 # /etc/netns/<ns>/hosts (pbx.lab.test, gw-a.lab.test, gw-b.lab.test resolved
@@ -44,6 +47,8 @@ LAB_GWB_WAN=198.18.2.2
 LAB_GWB_IN=198.18.3.1
 LAB_PBX=198.18.3.10
 LAB_PBX2=198.18.2.10
+LAB_PBX2_LAN=198.18.4.1
+LAB_PHONE_C=198.18.4.10
 
 LAB_NAME=
 LAB_PFX=
@@ -204,6 +209,18 @@ lab_topology_direct() {
 	lab_log "topology: phones($LAB_PHONE_A,$LAB_PHONE_B) - gwa($LAB_GWA_IN|$LAB_GWA_WAN) - pbx2($LAB_PBX2)"
 }
 
+# lab_pbx2_lan — after lab_topology_direct: a plain LAN behind pbx2, with
+# phone C (namespace phonec, 198.18.4.10, default via 198.18.4.1) that talks
+# to the PBX directly, not through any gateway.  pbx2 does not forward: the
+# LAN and the WAN meet only in what runs on pbx2 (Kamailio, rtpengine).
+lab_pbx2_lan() {
+	lab_ns_add phonec
+	lab_link pbx2 lan $LAB_PBX2_LAN/24 phonec lan $LAB_PHONE_C/24
+	lab_route phonec $LAB_PBX2_LAN
+	lab_hosts phonec "$LAB_PBX2_LAN pbx.lab.test"
+	lab_log "topology: pbx2($LAB_PBX2|$LAB_PBX2_LAN) - phonec($LAB_PHONE_C)"
+}
+
 # lab_exec NS CMD... — run CMD in namespace NS, in the foreground.
 lab_exec() {
 	local ns=$1; shift
@@ -327,7 +344,9 @@ lab_certs() {
 # Placeholders: @LISTEN@ (ADDR; default 198.18.3.10 in pbx, 198.18.2.10 in
 # pbx2, else the first global address of NS), @CERTS@ ($LAB_CERTS),
 # @TLSCFG@, @RUNDIR@, @DOMAIN@ (pbx.lab.test), and from the environment
-# @TCPALIAS@ ($LAB_TCP_ALIASES, default no), in tls.cfg @VERIFY@/@REQUIRE@
+# @TCPALIAS@ ($LAB_TCP_ALIASES, default no), @LISTEN2@ ($LAB_KAM_LISTEN2, a
+# second listen address, default 127.0.0.1), @RTPENGINE@ ($LAB_KAM_RTPENGINE,
+# rtpengine's ng socket, default udp:127.0.0.1:2223), in tls.cfg @VERIFY@/@REQUIRE@
 # ($LAB_TLS_VERIFY/$LAB_TLS_REQUIRE, default yes/yes) and @CERT@ ($LAB_TLS_CERT,
 # default pbx: the certificate Kamailio presents).  Waits until it listens.
 # Command: kamailio -DD -E -f CFG -P RUNDIR/kamailio.pid -Y RUNDIR -w RUNDIR -m 64 -M 8
@@ -349,7 +368,9 @@ lab_kamailio() {
 		-e "s|@TLSCFG@|$LAB_DIR/$name-tls.cfg|g" -e "s|@RUNDIR@|$rundir|g"
 		-e "s|@DOMAIN@|pbx.lab.test|g" -e "s|@TCPALIAS@|${LAB_TCP_ALIASES:-no}|g"
 		-e "s|@VERIFY@|${LAB_TLS_VERIFY:-yes}|g" -e "s|@REQUIRE@|${LAB_TLS_REQUIRE:-yes}|g"
-		-e "s|@CERT@|${LAB_TLS_CERT:-pbx}|g")
+		-e "s|@CERT@|${LAB_TLS_CERT:-pbx}|g"
+		-e "s|@LISTEN2@|${LAB_KAM_LISTEN2:-127.0.0.1}|g"
+		-e "s|@RTPENGINE@|${LAB_KAM_RTPENGINE:-udp:127.0.0.1:2223}|g")
 	sed "${subst[@]}" "$src" >"$cfg"
 	sed "${subst[@]}" "$LAB_LIB_DIR/kamailio/tls.cfg" >"$LAB_DIR/$name-tls.cfg"
 	lab_exec "$ns" kamailio -c -f "$cfg" -Y "$rundir" >"$LAB_DIR/$name-check.log" 2>&1 ||
@@ -361,6 +382,32 @@ lab_kamailio() {
 	lab_wait_port "$ns" $proto $port "$addr"
 	sleep 0.3   # workers
 	lab_log "kamailio $name ($tpl) on $addr ${proto}/$port in $ns"
+}
+
+# lab_rtpengine NS NAME NG_PORT IFACE... — start rtpengine in NS in the
+# foreground (lab_start NAME: stopped by PID like every lab peer), userspace
+# only (--table=-1, no kernel module), no config file, ng control on
+# 127.0.0.1:NG_PORT, media ports 30000-30999 (below ip_local_port_range),
+# one --interface per IFACE ("NAME/ADDR"); log level $LAB_RTPENGINE_LOG
+# (default 6), extra options from $LAB_RTPENGINE_ARGS.  Waits until the ng
+# port is bound.  Command:
+#   rtpengine --config-file=none --foreground --log-stderr --table=-1
+#     --pidfile=LAB_DIR/NAME.pid --listen-ng=127.0.0.1:NG_PORT
+#     --port-min=30000 --port-max=30999 --log-level=N --delete-delay=0
+#     --interface=IFACE... [$LAB_RTPENGINE_ARGS]
+lab_rtpengine() {
+	local ns=$1 name=$2 port=$3 i; shift 3
+	local cmd=(rtpengine --config-file=none --foreground --log-stderr --table=-1
+		--pidfile="$LAB_DIR/$name.pid" --listen-ng="127.0.0.1:$port"
+		--port-min=30000 --port-max=30999 --log-level="${LAB_RTPENGINE_LOG:-6}"
+		--delete-delay=0)
+	command -v rtpengine >/dev/null || { echo "lab: rtpengine missing (apt-get install rtpengine-daemon)" >&2; exit 77; }
+	for i in "$@"; do cmd+=(--interface="$i"); done
+	# shellcheck disable=SC2206
+	cmd+=(${LAB_RTPENGINE_ARGS:-})
+	lab_start "$ns" "$name" "${cmd[@]}"
+	lab_wait_port "$ns" udp "$port" 127.0.0.1
+	lab_log "rtpengine $name in $ns: ng 127.0.0.1:$port, interfaces $*"
 }
 
 # lab_kamcmd NAME CMD... — kamcmd against the Kamailio lab_kamailio started
@@ -438,19 +485,34 @@ lab_call() {
 # LAB_CALL_CALLER, LAB_CALL_CALLEE (the lab_start names of the two sipp).
 lab_call_start() {
 	local uac=$1 uas=$2 ns=$3 proxy=$4 caller=$5 cip=$6 callee=$7 eip=$8
+	lab_call_start_x "$uac" "$uas" "$ns" "$proxy" "$caller" "$cip" \
+		"$ns" "$proxy" "$callee" "$eip"
+}
+
+# lab_call_start_x UAC UAS CALLER_NS CALLER_PROXY CALLER CALLER_IP
+#                  CALLEE_NS CALLEE_PROXY CALLEE CALLEE_IP
+# — lab_call_start for two phones in different namespaces that send to
+# different next hops (e.g. one behind a gateway, one straight to the PBX).
+lab_call_start_x() {
+	local uac=$1 uas=$2 cns=$3 cproxy=$4 caller=$5 cip=$6
+	local ens=$7 eproxy=$8 callee=$9 eip=${10}
 	LAB_CALL_N=$((LAB_CALL_N + 1))
 	LAB_CALL_TAG=call$LAB_CALL_N
 	LAB_CALL_ID=$LAB_PFX-$LAB_CALL_N-$RANDOM
 	LAB_CALL_CALLER=$LAB_CALL_TAG-$caller
 	LAB_CALL_CALLEE=$LAB_CALL_TAG-$callee
-	LAB_CALL_DESC="$caller($cip) -> $callee($eip) via $proxy"
-	lab_sipp "$ns" "$LAB_CALL_CALLEE" "$uas" "$eip" "$proxy" "$callee"
+	if [ "$cproxy" = "$eproxy" ]; then
+		LAB_CALL_DESC="$caller($cip) -> $callee($eip) via $cproxy"
+	else
+		LAB_CALL_DESC="$caller($cip) via $cproxy -> $callee($eip) via $eproxy"
+	fi
+	lab_sipp "$ens" "$LAB_CALL_CALLEE" "$uas" "$eip" "$eproxy" "$callee"
 	if ! lab_sipp_wait_registered "$LAB_CALL_CALLEE" 10; then
-		echo "lab_call: $callee ($eip) did not register through $proxy" >&2
+		echo "lab_call: $callee ($eip) did not register through $eproxy" >&2
 		lab_stop "$LAB_CALL_CALLEE"
 		return 1
 	fi
-	lab_sipp "$ns" "$LAB_CALL_CALLER" "$uac" "$cip" "$proxy" "$caller" -s "$callee"
+	lab_sipp "$cns" "$LAB_CALL_CALLER" "$uac" "$cip" "$cproxy" "$caller" -s "$callee"
 }
 
 # lab_call_wait [NOTE] — wait for the call lab_call_start started (caller up
