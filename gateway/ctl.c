@@ -29,27 +29,62 @@ struct ctl_client {
 	size_t inlen;
 };
 
+/*
+ * Visit every counter of a service: transport and signalling first (the
+ * CUBE `show sip-ua connections` set), then calls and media.
+ */
+void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
+{
+	const struct sg_svc_stats *s = &svc->st;
+
+#define C(x, help) fn(arg, #x, help, false, s->x)
+#define G(x, help) fn(arg, #x, help, true, s->x)
+	G(tls_active, "TLS connections established now");
+	G(tcp_active, "inside TCP connections now");
+	C(tls_accepted, "TLS connections accepted");
+	C(tls_connected, "TLS connections opened");
+	C(tls_resumed, "TLS handshakes that resumed a session");
+	C(hs_fail_server, "TLS handshakes failed, we were the server");
+	C(hs_fail_client, "TLS handshakes failed, we were the client");
+	C(conn_fail, "connections that could not be opened");
+	C(remote_close, "connections closed by the peer");
+	C(send_fail, "messages that could not be sent");
+	C(msg_in, "SIP messages received");
+	C(msg_out, "SIP messages sent");
+	C(parse_err, "malformed SIP messages");
+	C(untrusted_drop, "inside packets or connections from untrusted sources");
+	C(token_bad, "forged or stale flow tokens");
+	C(loops, "requests refused with 482");
+	C(too_many_hops, "requests refused with 483");
+	C(local_replies, "responses the gateway generated");
+	C(keepalive_pongs, "CRLF keep-alive pings answered");
+#undef C
+#undef G
+	if (svc->sess)
+		sg_session_counters(svc->sess, fn, arg);
+}
+
+static void print_counter(void *arg, const char *name, const char *help,
+			  bool gauge, uint64_t v)
+{
+	(void)help;
+	(void)gauge;
+	fprintf(arg, "  %-22s %llu\n", name, (unsigned long long)v);
+}
+
 void sg_ctl_status(struct sg_gw *gw, FILE *f)
 {
 	unsigned i;
 
 	for (i = 0; i < gw->nsvc; i++) {
 		struct sg_svc *svc = &gw->svc[i];
-		const struct sg_svc_stats *s = &svc->st;
 		struct sg_conn *c;
 		char a[64];
 
 		fprintf(f, "service %s\n", svc->cfg->name);
-#define C(x) fprintf(f, "  %-22s %llu\n", #x, (unsigned long long)s->x)
-		C(tls_active); C(tcp_active); C(tls_accepted); C(tls_connected);
-		C(tls_resumed); C(hs_fail_server); C(hs_fail_client);
-		C(conn_fail); C(remote_close); C(send_fail); C(msg_in);
-		C(msg_out); C(parse_err); C(untrusted_drop); C(token_bad);
-		C(loops); C(too_many_hops); C(local_replies);
-		C(keepalive_pongs);
-#undef C
+		sg_svc_counters(svc, print_counter, f);
 		if (svc->sess)
-			sg_session_status(svc->sess, f);
+			sg_session_calls(svc->sess, f);
 		for (c = svc->conns; c; c = c->next) {
 			if (c->closing)
 				continue;

@@ -12,6 +12,8 @@
 
 int sg_ctl_start(struct sg_gw *gw, const char *path);
 void sg_ctl_stop(void);
+/* Visit every counter of one service. */
+void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg);
 /* Write the status report of every service to f. */
 void sg_ctl_status(struct sg_gw *gw, FILE *f);
 /* Client side: ask the daemon at path and copy its answer to stdout. */

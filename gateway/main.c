@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 #include "sip_proxy.h"
 #include "tls.h"
@@ -127,6 +128,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		sg_xport_stop(&gw.svc[i]);
 	}
 	sg_ctl_stop();
+	sg_metrics_stop();
 	uv_timer_stop(&gw.tick);
 	uv_close((uv_handle_t *)&gw.tick, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
@@ -233,6 +235,9 @@ int main(int argc, char **argv)
 	}
 	if (cfg->control[0] && sg_ctl_start(&gw, cfg->control) < 0)
 		log_warnx("no control socket: 'sipsgate status' will not work");
+	gw.started_ms = uv_now(gw.loop);
+	if (cfg->metrics[0] && sg_metrics_start(&gw, cfg->metrics) < 0)
+		fatalx("cannot listen for metrics on %s", cfg->metrics);
 	drop_privileges(cfg);
 	uv_timer_init(gw.loop, &gw.tick);
 	uv_timer_start(&gw.tick, on_tick, 0, 1000);

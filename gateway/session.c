@@ -850,7 +850,8 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 	}
 }
 
-void sg_session_status(struct sg_sessions *ss, FILE *f)
+/* Visit every media counter of the service (gauges are marked). */
+void sg_session_counters(struct sg_sessions *ss, sg_counter_fn fn, void *arg)
 {
 	struct sg_media_leg_stats sum[2];
 	unsigned b, i;
@@ -867,29 +868,51 @@ void sg_session_status(struct sg_sessions *ss, FILE *f)
 						sg_media_stats_add(&sum[side],
 						    &c->streams[i]->ms.leg[side].st_);
 	}
-#define C(name, v) fprintf(f, "  %-22s %llu\n", name, (unsigned long long)(v))
-	C("calls_active", ss->calls_active);
-	C("calls_total", ss->calls_total);
-	C("media_streams", ss->streams_active);
-	C("calls_srtp", ss->srtp_calls);
-	C("calls_plain_rtp", ss->plain_calls);
-	C("refused_488", ss->refused_488);
-	C("sdp_errors", ss->sdp_errors);
-	C("media_timeouts", ss->timeouts);
-	C("srtp_tx_contexts", ss->tx_contexts);
-	C("srtp_rx_contexts", ss->rx_contexts);
-	C("srtp_peer_rekeys", ss->rx_rekeys);
-	C("rtp_in_inside", sum[0].rx_pkts);
-	C("rtp_out_inside", sum[0].tx_pkts);
-	C("srtp_in_outside", sum[1].rx_pkts);
-	C("srtp_out_outside", sum[1].tx_pkts);
-	C("srtp_auth_fail", sum[1].auth_fail);
-	C("srtp_replay", sum[1].replay);
-	C("srtcp_plain_dropped", sum[1].plain_rtcp_drop);
-	C("media_tx_drop", sum[0].tx_drop + sum[1].tx_drop);
-	C("latched", sum[0].latched + sum[1].latched);
-	C("relatched", sum[0].relatched + sum[1].relatched);
-#undef C
+	fn(arg, "calls_active", "calls crossing now", true, ss->calls_active);
+	fn(arg, "calls_total", "calls seen", false, ss->calls_total);
+	fn(arg, "media_streams", "media streams open now", true,
+	    ss->streams_active);
+	fn(arg, "calls_srtp", "calls negotiated with SRTP", false,
+	    ss->srtp_calls);
+	fn(arg, "calls_plain_rtp", "calls relayed as plain RTP by policy",
+	    false, ss->plain_calls);
+	fn(arg, "refused_488", "offers or answers refused with 488", false,
+	    ss->refused_488);
+	fn(arg, "sdp_errors", "SDP bodies not understood", false,
+	    ss->sdp_errors);
+	fn(arg, "media_timeouts", "calls ended for media inactivity", false,
+	    ss->timeouts);
+	fn(arg, "srtp_tx_contexts", "SRTP send contexts created", false,
+	    ss->tx_contexts);
+	fn(arg, "srtp_rx_contexts", "SRTP receive contexts created", false,
+	    ss->rx_contexts);
+	fn(arg, "srtp_peer_rekeys", "peer key changes", false, ss->rx_rekeys);
+	fn(arg, "rtp_in_inside", "RTP packets received inside", false,
+	    sum[0].rx_pkts);
+	fn(arg, "rtp_out_inside", "RTP packets sent inside", false,
+	    sum[0].tx_pkts);
+	fn(arg, "srtp_in_outside", "SRTP packets received outside", false,
+	    sum[1].rx_pkts);
+	fn(arg, "srtp_out_outside", "SRTP packets sent outside", false,
+	    sum[1].tx_pkts);
+	fn(arg, "srtp_auth_fail", "SRTP/SRTCP packets failing authentication",
+	    false, sum[1].auth_fail);
+	fn(arg, "srtp_replay", "SRTP replays dropped", false, sum[1].replay);
+	fn(arg, "srtcp_plain_dropped", "unencrypted SRTCP not declared",
+	    false, sum[1].plain_rtcp_drop);
+	fn(arg, "media_tx_drop", "media packets dropped on send", false,
+	    sum[0].tx_drop + sum[1].tx_drop);
+	fn(arg, "latched", "media sources latched", false,
+	    sum[0].latched + sum[1].latched);
+	fn(arg, "relatched", "media sources that moved", false,
+	    sum[0].relatched + sum[1].relatched);
+}
+
+/* The active calls, one line each, for `sipsgate status`. */
+void sg_session_calls(struct sg_sessions *ss, FILE *f)
+{
+	unsigned b, i;
+
 	for (b = 0; b < ss->nbuckets; b++) {
 		struct sg_call *c;
 

@@ -62,7 +62,8 @@ struct sg_session_msg {
 int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm);
 /* Once a second: media inactivity. */
 void sg_session_tick(struct sg_sessions *ss, uint64_t now_ms);
-/* Counters and active calls for `sipsgate status`. */
-void sg_session_status(struct sg_sessions *ss, FILE *f);
+/* Counters (name, help, gauge or counter, value) and the active calls. */
+void sg_session_counters(struct sg_sessions *ss, sg_counter_fn fn, void *arg);
+void sg_session_calls(struct sg_sessions *ss, FILE *f);
 
 #endif /* SIPSGATE_GATEWAY_SESSION_H */

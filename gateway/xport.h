@@ -20,6 +20,10 @@ struct sg_gw;
 struct sg_svc;
 struct sg_sessions;
 
+/* A counter visitor: for `sipsgate status` and Prometheus alike. */
+typedef void (*sg_counter_fn)(void *arg, const char *name, const char *help,
+			      bool gauge, uint64_t value);
+
 /* Counters an operator knows from CUBE's connection table, per service. */
 struct sg_svc_stats {
 	uint64_t tls_active;		/* established TLS connections now */
@@ -128,6 +132,7 @@ struct sg_gw {
 	struct sg_svc *svc;		/* array, nsvc */
 	struct sg_token_key token_key;
 	uv_timer_t tick;		/* 1 s: keep-alives, reconnects */
+	uint64_t started_ms;
 	uint64_t next_conn_id;
 };
 

@@ -24,12 +24,13 @@ SRC = os.environ.get("SG_SOURCE_DIR", ".")
 def main():
     tmp = tempfile.mkdtemp(prefix="sg-proxy-")
     certs = lab_certs(tmp, SRC)
-    p_in, p_out, p_peer = free_ports(3)
+    p_in, p_out, p_peer, p_metrics = free_ports(4)
     ctl = os.path.join(tmp, "ctl.sock")
     conf = os.path.join(tmp, "gw.conf")
     with open(conf, "w") as f:
         f.write(f"""control = {ctl}
 log-level = debug
+metrics = 127.0.0.1:{p_metrics}
 [gw]
 accept = udp:127.0.0.1:{p_in}
 accept = tcp:127.0.0.1:{p_in}
@@ -58,6 +59,7 @@ rtp-ports = 31000-31099
                              preexec_fn=die_with_parent)
     try:
         run(sctx, lsock, gw, p_in, p_out, p_peer, ctl, certs)
+        scrape(p_metrics, ctl)
     finally:
         gw.terminate()
         try:
@@ -70,6 +72,43 @@ rtp-ports = 31000-31099
         if FAILURES:
             print(open(os.path.join(tmp, "sipsgate.log")).read()[-6000:])
     finish()
+
+
+def http_get(port, path):
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode(), body.decode()
+
+
+def scrape(port, ctl):
+    """The Prometheus listener: the same counters as `sipsgate status`."""
+    head, body = http_get(port, "/metrics")
+    check(head.startswith("HTTP/1.1 200") and "text/plain; version=0.0.4" in head,
+          f"scrape answers 200 text/plain 0.0.4: {head}")
+    out = subprocess.run([SIPSGATE, "-s", ctl, "status"], capture_output=True,
+                         text=True).stdout
+    st = dict(re.findall(r"^\s+(\w+)\s+(\d+)$", out, re.M))
+    m = dict(re.findall(r'^sipsgate_(\w+)\{service="gw"\} (\d+)$', body, re.M))
+    check(m.get("msg_in_total") == st.get("msg_in") and
+          m.get("token_bad_total") == st.get("token_bad") and
+          m.get("tls_active") == st.get("tls_active") and
+          m.get("calls_total") == st.get("calls_total"),
+          f"scraped values equal the status counters: {len(m)} metrics")
+    check("# TYPE sipsgate_tls_active gauge" in body and
+          "# TYPE sipsgate_hs_fail_server_total counter" in body and
+          "# HELP sipsgate_msg_in_total" in body and
+          re.search(r"^sipsgate_uptime_seconds \d+$", body, re.M),
+          "HELP and TYPE lines, gauges and counters")
+    head, _ = http_get(port, "/other")
+    check(head.startswith("HTTP/1.1 404"), "other paths: 404")
 
 
 def accept_peer(sctx, lsock, timeout=5):

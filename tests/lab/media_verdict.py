@@ -10,6 +10,7 @@ usage:
   media_verdict.py check --phones CAP --wan CAP --plain CAP
                          --call KIND:CALLID:A_RAW:B_RAW [--call ...]
                          [--status FILE] [--a IP] [--b IP] [--gw-in IP]
+                         [--far CAP --b-from IP] [--crossings N]
       KIND is "answer" (media after the 200) or "early" (B streams from its
       183 on).  Checks, per call and direction (A->B, B->A), on --phones (the
       phones' LAN):
@@ -18,16 +19,21 @@ usage:
           payloads in their order: a contiguous run (losses only at the
           start and the end), at least 90 % of what was sent;
         - early: B's packets sent before its 200 reached A before the 200 did.
+      --far: phone B is not on the phones' LAN but on another one, captured
+      in CAP, where it talks to --b-from (e.g. a media relay beside the
+      PBX); A stays on --phones with the gateway --gw-in.
       On --wan: every UDP datagram is SRTP (or SRTCP): an RTP header whose
       (SSRC, seq, timestamp) is one of the phones' packets, 10 bytes longer
-      than that plain packet (AES_CM_128_HMAC_SHA1_80's tag), and not one
-      plain payload -- nor any 16-byte piece of one -- inside it; each phone
-      packet crosses the WAN twice (the call crosses the pair twice) and no
+      than that plain packet (an 80-bit tag: AES_CM_128_HMAC_SHA1_80 or
+      AES_256_CM_HMAC_SHA1_80), and not one plain payload -- nor any 16-byte
+      piece of one -- inside it; each phone packet crosses the WAN
+      --crossings times (default 2: the call crosses the pair twice) and no
       ciphertext repeats (one key per crossing).
       --plain is a capture where the relayed media is plain (gwb's inside
       legs): the same search must find the payloads there, or it proves
       nothing.  --status (gwa's `sipsgate status` after the calls): its
-      media counters must equal what the captures saw.
+      media counters must equal what the captures saw (its inside from
+      --phones: the phones' datagrams to --gw-in and back).
 Prints a summary; exit 0 if everything holds, 1 otherwise."""
 import argparse
 import hashlib
@@ -123,6 +129,7 @@ def hkey(d):
 def check(args):
     v = Verdict()
     lan = datagrams(args.phones)
+    far = datagrams(args.far) if args.far else None
     wan = datagrams(args.wan)
     plaincap = datagrams(args.plain)
     calls = []
@@ -137,19 +144,29 @@ def check(args):
                 assert p not in index, "payload files are not distinct"
                 index[p] = (c, who, i)
     ip = {"A": args.a, "B": args.b}
+    cap_of = {"A": lan, "B": far if far is not None else lan}
+    capfile = {"A": args.phones, "B": args.far or args.phones}
+    relay = {"A": args.gw_in, "B": args.b_from or args.gw_in}
     other = {"A": "B", "B": "A"}
     stats = defaultdict(int)
     plain_len = {}      # RTP header key -> plain udp.length (phones' LAN)
 
     print(f"phones' LAN ({args.phones}): {len(lan)} non-SIP datagrams")
-    for d in lan:
+    if far is not None:
+        print(f"B's LAN ({args.far}): {len(far)} non-SIP datagrams")
+    for d in lan + (far or []):
         if d["rtp.version"] == "2":
             plain_len[hkey(d)] = d["len"]
-    from_phone = {w: [d for d in lan if d["ip.src"] == ip[w]] for w in ip}
-    to_phone = {w: [d for d in lan if d["ip.dst"] == ip[w]
-                    and d["ip.src"] == args.gw_in] for w in ip}
-    stats["lan_from_phones"] = sum(len(x) for x in from_phone.values())
-    stats["lan_to_phones"] = sum(len(x) for x in to_phone.values())
+    from_phone = {w: [d for d in cap_of[w] if d["ip.src"] == ip[w]]
+                  for w in ip}
+    to_phone = {w: [d for d in cap_of[w] if d["ip.dst"] == ip[w]
+                    and d["ip.src"] == relay[w]] for w in ip}
+    # the gateway's inside: the phones' datagrams to it and back
+    phones = (args.a, args.b)
+    stats["lan_from_phones"] = sum(1 for d in lan if d["ip.src"] in phones
+                                   and d["ip.dst"] == args.gw_in)
+    stats["lan_to_phones"] = sum(1 for d in lan if d["ip.dst"] in phones
+                                 and d["ip.src"] == args.gw_in)
     for w in ip:
         unknown = [d for d in to_phone[w] if d["rtp"] not in index]
         v.need(not unknown, f"{w} received {len(unknown)} datagrams that "
@@ -159,7 +176,7 @@ def check(args):
         files = {"A": pa, "B": pb}
         print(f"call {c + 1} ({kind}, Call-ID {callid}):")
         t200_at_a = sip_times(args.phones, callid, 200, args.a)
-        t200_from_b = sip_times_from(args.phones, callid, 200, args.b)
+        t200_from_b = sip_times_from(capfile["B"], callid, 200, args.b)
         t183_at_a = sip_times(args.phones, callid, 183, args.a)
         for who in ("A", "B"):
             peer = other[who]
@@ -263,21 +280,23 @@ def check(args):
             unmatched += 1
         elif d["len"] != pl + SRTP_TAG:
             wrong_len += 1
-    plain_lens = defaultdict(int)
-    for d in lan:
-        if d["rtp.version"] == "2":
-            plain_lens[d["len"]] += 1
-    # The call crosses the pair twice: each phone packet crosses the WAN
-    # twice (once per crossing), under two keys, so no ciphertext repeats.
+    # Through the pair the call crosses it twice: each phone packet crosses
+    # the WAN twice (once per crossing), under two keys, so no ciphertext
+    # repeats.  A single gateway facing a media relay: once.
+    n_x = args.crossings
     sent_keys = defaultdict(int)
-    for d in lan:
-        if d["rtp.version"] == "2" and d["ip.src"] in (args.a, args.b):
-            sent_keys[hkey(d)] += 1
+    for w in ip:
+        for d in from_phone[w]:
+            if d["rtp.version"] == "2":
+                sent_keys[hkey(d)] += 1
     twice = sum(n for h, n in sent_keys.items()
-                if len(by_hdr.get(h, ())) == 2 * n)
+                if len(by_hdr.get(h, ())) == n_x * n)
     cts = [c for cs in by_hdr.values() for c in cs]
     repeated = len(cts) - len(set(cts))
-    print(f"  phone packets that crossed the WAN exactly twice: {twice} of "
+    times = {1: "once", 2: "twice"}.get(n_x, f"{n_x} times")
+    print(f"  SRTP {srtp}, SRTCP {srtcp}, other {other_dg}; udp.length "
+          f"{dict(sorted(wl.items()))}")
+    print(f"  phone packets that crossed the WAN exactly {times}: {twice} of "
           f"{sum(sent_keys.values())}; ciphertexts seen more than once: "
           f"{repeated}")
     v.need(srtp > 0, "no SRTP on the WAN")
@@ -286,7 +305,7 @@ def check(args):
     v.need(wrong_len == 0, f"{wrong_len} WAN packets are not plain + "
            f"{SRTP_TAG} bytes")
     v.need(twice >= 0.9 * sum(sent_keys.values()),
-           "fewer than 90 % of the phone packets crossed the WAN twice")
+           f"fewer than 90 % of the phone packets crossed the WAN {times}")
     v.need(repeated == 0, f"{repeated} WAN ciphertexts repeat (one key for "
            "both crossings, or replayed packets?)")
     stats["wan_srtp"] = srtp
@@ -337,6 +356,9 @@ def main():
     ap.add_argument("--b", default="198.18.1.11")
     ap.add_argument("--gw-in", default="198.18.1.1")
     ap.add_argument("--gwa-wan", default="198.18.2.1")
+    ap.add_argument("--far")
+    ap.add_argument("--b-from")
+    ap.add_argument("--crossings", type=int, default=2)
     return check(ap.parse_args())
 
 

@@ -76,7 +76,10 @@ done
 lab_capture_start phones lan "$LAB_DIR/phones.pcapng"
 lab_capture_start gwa wan "$LAB_DIR/wan.pcapng"
 lab_capture_start phonec lan "$LAB_DIR/phonec.pcapng"
-lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
+# GnuTLS writes gwa's TLS session secrets here, so the test can read the
+# SDP that crossed the WAN (c).  Every other check runs without it.
+keys=$LAB_DIR/tls-keys.txt   # not *.log: lab_fail prints those
+SSLKEYLOGFILE=$keys lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
 lab_gw_wait_link gwa
 
 verdict=$LAB_LIB_DIR/media_verdict.py
@@ -121,5 +124,88 @@ lab_capture_stop
 s=$LAB_DIR/gwa-status.txt
 lab_gw_status gwa >"$s" 2>&1
 echo "gwa status after both calls:"
-grep -E '^ *(calls_|srtp_|rtp_|media_|latched|relatched)' "$s"
+grep -E '^ *(calls_|srtp_|rtp_|media_|latched|relatched|refused_488|sdp_errors)' "$s"
+[ "$(st "$s" calls_srtp)" -ge 2 ] 2>/dev/null || lab_fail "calls_srtp $(st "$s" calls_srtp) after two calls, want >= 2"
+[ "$(st "$s" calls_plain_rtp)" = 0 ] || lab_fail "calls_plain_rtp $(st "$s" calls_plain_rtp)"
+[ "$(st "$s" calls_active)" = 0 ] || lab_fail "calls_active $(st "$s" calls_active) after both BYEs"
+for k in srtp_auth_fail srtp_replay refused_488 sdp_errors; do
+	[ "$(st "$s" $k)" = 0 ] || lab_fail "gwa $k = $(st "$s" $k)"
+done
+
+# a, b, d: the captures (and gwa's counters against them).  Phone "B" of the
+# verdict is C, on its own LAN, fed by rtpengine's lan interface.
+python3 "$verdict" check --phones "$LAB_DIR/phones.pcapng" \
+	--far "$LAB_DIR/phonec.pcapng" --b $LAB_PHONE_C --b-from $LAB_PBX2_LAN \
+	--wan "$LAB_DIR/wan.pcapng" --plain "$LAB_DIR/phonec.pcapng" --crossings 1 \
+	--call "answer:$id1:$LAB_DIR/call1-a.raw:$LAB_DIR/call1-c.raw" \
+	--call "answer:$id2:$LAB_DIR/call2-a.raw:$LAB_DIR/call2-c.raw" \
+	--status "$s" || lab_fail "the media is not what the phones sent, or not only SRTP crossed the WAN"
+python3 "$LAB_LIB_DIR/wan_verdict.py" "$LAB_DIR/wan.pcapng" --udp-allowed ||
+	lab_fail "the WAN's TCP streams are not only TLS"
+# The WAN's datagrams are all between gwa and rtpengine's wan interface.
+n=$(tshark -r "$LAB_DIR/wan.pcapng" -Y "udp && !(ip.addr == $LAB_GWA_WAN && ip.addr == $LAB_PBX2)" 2>/dev/null | wc -l)
+[ "$n" = 0 ] || lab_fail "$n WAN datagrams not between gwa and rtpengine"
+
+# c: the SDP each side saw.  sdp_of CAP [TSHARK OPTS] -> one line per SIP
+# message with SDP: Call-ID, source, request method or status, m= lines,
+# the a=crypto suites ("-" if none).
+sdp_of() {
+	local cap=$1; shift
+	tshark -r "$cap" "$@" -Y 'sdp' -T fields -E separator='|' -E occurrence=a \
+		-E aggregator=';' -e sip.Call-ID -e ip.src -e sip.Method -e sip.Status-Code \
+		-e sdp.media -e sdp.media_attr 2>/dev/null |
+		awk -F'|' '{ n = split($6, a, ";"); c = ""
+			for (i = 1; i <= n; i++) if (a[i] ~ /^crypto:/) { split(a[i], f, " "); c = c (c ? "," : "") f[2] }
+			printf "%s %s %s %s %s\n", $1, $2, ($3 != "" ? $3 : $4), $5, (c ? c : "-") }'
+}
+sdp_of "$LAB_DIR/phonec.pcapng" >"$LAB_DIR/sdp-lan-c.txt"
+sdp_of "$LAB_DIR/wan.pcapng" -o "tls.keylog_file:$keys" -d tcp.port==5061,tls \
+	>"$LAB_DIR/sdp-wan.txt"
+[ -s "$LAB_DIR/sdp-wan.txt" ] || lab_fail "cannot read the SDP on the WAN with $keys"
+echo "SDP on C's LAN (Call-ID src request/status m= crypto):"
+sed 's/^/  /' "$LAB_DIR/sdp-lan-c.txt"
+echo "SDP on the WAN (decrypted with gwa's key log):"
+sed 's/^/  /' "$LAB_DIR/sdp-wan.txt"
+# want FILE CALLID SRC WHAT PROFILE CRYPTO-REGEX DESCRIPTION
+want() {
+	awk -v id="$2" -v src="$3" -v what="$4" -v prof="$5" -v re="$6" '
+		$1 == id && $2 == src && $3 == what {
+			seen = 1
+			if (index($0, " " prof " ") == 0 || $NF !~ re) bad = 1 }
+		END { exit !(seen && !bad) }' "$1" || lab_fail "SDP: $7 (see $1)"
+}
+offer_re='AES_CM_128_HMAC_SHA1_80'
+want "$LAB_DIR/sdp-wan.txt" "$id1" $LAB_GWA_WAN INVITE RTP/SAVP "$offer_re" \
+	"call 1: gwa's offer on the WAN is not RTP/SAVP with a=crypto"
+want "$LAB_DIR/sdp-wan.txt" "$id1" $LAB_PBX2 200 RTP/SAVP '^[A-Z0-9_]+$' \
+	"call 1: the answer to gwa is not RTP/SAVP with exactly one a=crypto"
+want "$LAB_DIR/sdp-lan-c.txt" "$id1" $LAB_PBX2_LAN INVITE RTP/AVP '^-$' \
+	"call 1: C was not offered plain RTP/AVP without a=crypto"
+want "$LAB_DIR/sdp-lan-c.txt" "$id1" $LAB_PHONE_C 200 RTP/AVP '^-$' \
+	"call 1: C's answer is not plain RTP/AVP"
+want "$LAB_DIR/sdp-lan-c.txt" "$id2" $LAB_PHONE_C INVITE RTP/AVP '^-$' \
+	"call 2: C's offer is not plain RTP/AVP"
+want "$LAB_DIR/sdp-wan.txt" "$id2" $LAB_PBX2 INVITE RTP/SAVP '_' \
+	"call 2: gwa was not offered RTP/SAVP with a=crypto"
+grep -E "^$id2 $LAB_PBX2 INVITE .*AEAD" "$LAB_DIR/sdp-wan.txt" &&
+	lab_fail "call 2: rtpengine offered AEAD suites despite SDES-no-AEAD_*"
+want "$LAB_DIR/sdp-wan.txt" "$id2" $LAB_GWA_WAN 200 RTP/SAVP '^[A-Z0-9_]+_80$' \
+	"call 2: gwa's answer is not RTP/SAVP with one a=crypto of an 80-bit tag suite"
+want "$LAB_DIR/sdp-lan-c.txt" "$id2" $LAB_PBX2_LAN 200 RTP/AVP '^-$' \
+	"call 2: C got no plain RTP/AVP answer"
+suite2=$(awk -v id="$id2" -v g=$LAB_GWA_WAN '$1 == id && $2 == g && $3 == 200 { print $NF; exit }' \
+	"$LAB_DIR/sdp-wan.txt")
+echo "call 2: gwa chose $suite2 among rtpengine's SDES offers"
+
+# rtpengine: no SRTP/crypto trouble, and both calls bridged SAVP <-> AVP.
+if grep -E 'ERR|WARNING|SRTP output wanted|[Aa]uthentication|[Ff]ailed' "$LAB_DIR/rtpengine.log" |
+	grep -v 'Generating new DTLS certificate'; then
+	lab_fail "rtpengine logged the errors above"
+fi
+n=$(grep -c 'Media #1 (audio over RTP/SAVP)' "$LAB_DIR/rtpengine.log")
+[ "$n" = 2 ] || lab_fail "rtpengine: $n RTP/SAVP legs in its final stats, want 2"
+grep -E -- '--- Port .* [0-9]+ p, [0-9]+ b, [0-9]+ e' "$LAB_DIR/rtpengine.log" |
+	sed 's/^.*\] //' | sed 's/^/rtpengine: /'
+grep -qE -- '--- Port .*, [1-9][0-9]* e, ' "$LAB_DIR/rtpengine.log" &&
+	lab_fail "rtpengine counted errors on a port"
 lab_pass
