@@ -107,7 +107,8 @@ static void on_tick(uv_timer_t *t)
 
 	for (i = 0; i < gw.nsvc; i++) {
 		sg_xport_tick(&gw.svc[i], now);
-		sg_session_tick(gw.svc[i].sess, now);
+		if (gw.svc[i].sess)
+			sg_session_tick(gw.svc[i].sess, now);
 	}
 	sd_notify(0, "WATCHDOG=1");
 }
@@ -124,7 +125,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("signal %d: shutting down", signum);
 	sd_notify(0, "STOPPING=1");
 	for (i = 0; i < gw.nsvc; i++) {
-		sg_session_close_all(gw.svc[i].sess);
+		if (gw.svc[i].sess)
+			sg_session_close_all(gw.svc[i].sess);
 		sg_xport_stop(&gw.svc[i]);
 	}
 	sg_ctl_stop();
@@ -215,17 +217,16 @@ int main(int argc, char **argv)
 		struct sg_svc *svc = &gw.svc[gw.nsvc];
 		const struct sg_cfg_service *s = &cfg->services[i];
 
-		if (s->protocol != SG_PROTO_SIP) {
-			log_warnx("%s: protocol raw is not implemented yet;"
-			    " service skipped", s->name);
-			continue;
-		}
 		svc->gw = &gw;
 		svc->cfg = s;
 		if (svc_has_tls(s) && sg_tls_ctx_new(s, stderr, &svc->tls) < 0)
 			fatalx("%s: TLS setup failed", s->name);
 		if (sg_xport_start(svc) < 0)
 			fatalx("%s: cannot start", s->name);
+		if (s->protocol == SG_PROTO_RAW) {
+			gw.nsvc++;	/* a byte tunnel: no SIP, no media */
+			continue;
+		}
 		if (sg_proxy_check(svc, stderr) < 0)
 			fatalx("%s: incomplete configuration", s->name);
 		if ((svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
@@ -253,7 +254,8 @@ int main(int argc, char **argv)
 	uv_run(gw.loop, UV_RUN_DEFAULT);
 	for (i = 0; i < gw.nsvc; i++) {
 		sg_tls_ctx_free(gw.svc[i].tls);
-		free(gw.svc[i].sess->buckets);
+		if (gw.svc[i].sess)
+			free(gw.svc[i].sess->buckets);
 		free(gw.svc[i].sess);
 	}
 	free(gw.svc);

@@ -28,59 +28,67 @@ struct metrics_client {
 	char *out;
 };
 
-/* All services' values of one metric are written together (the format
- * wants one HELP/TYPE block per name). */
-struct expo {
-	FILE *f;
-	const char *service;
-	unsigned idx, want;
-	bool header;
+/* Every service's counters, collected so that each metric name gets one
+ * HELP/TYPE block with a line per service (text format 0.0.4). */
+struct sample {
+	const char *name, *help, *service;
+	bool gauge;
+	uint64_t v;
 };
 
-static void expo_counter(void *arg, const char *name, const char *help,
-			 bool gauge, uint64_t v)
+struct samples {
+	struct sample *s;
+	size_t n, cap;
+	const char *service;
+};
+
+static void collect(void *arg, const char *name, const char *help,
+		    bool gauge, uint64_t v)
 {
-	struct expo *e = arg;
+	struct samples *ss = arg;
+	struct sample *n;
 
-	size_t n = strlen(name);
-	/* Counters end in _total (OpenMetrics), once. */
-	const char *suffix = gauge || (n > 6 && strcmp(name + n - 6,
-	    "_total") == 0) ? "" : "_total";
+	if (ss->n == ss->cap) {
+		size_t cap = ss->cap ? ss->cap * 2 : 64;
 
-	if (e->idx++ != e->want)
-		return;
-	if (e->header)
-		fprintf(e->f, "# HELP sipsgate_%s%s %s\n# TYPE sipsgate_%s%s %s\n",
-		    name, suffix, help, name, suffix,
-		    gauge ? "gauge" : "counter");
-	fprintf(e->f, "sipsgate_%s%s{service=\"%s\"} %llu\n", name, suffix,
-	    e->service, (unsigned long long)v);
-}
-
-static void count_counter(void *arg, const char *name, const char *help,
-			  bool gauge, uint64_t v)
-{
-	(void)name;
-	(void)help;
-	(void)gauge;
-	(void)v;
-	(*(unsigned *)arg)++;
+		if ((n = realloc(ss->s, cap * sizeof(*n))) == NULL)
+			return;
+		ss->s = n;
+		ss->cap = cap;
+	}
+	ss->s[ss->n++] = (struct sample){ name, help, ss->service, gauge, v };
 }
 
 void sg_metrics_write(struct sg_gw *gw, FILE *f)
 {
-	unsigned n = 0, k, i;
+	struct samples ss = { NULL, 0, 0, NULL };
+	size_t i, j, k;
 
-	if (gw->nsvc == 0)
-		return;
-	sg_svc_counters(&gw->svc[0], count_counter, &n);
-	for (k = 0; k < n; k++) {
-		for (i = 0; i < gw->nsvc; i++) {
-			struct expo e = { f, gw->svc[i].cfg->name, 0, k, i == 0 };
-
-			sg_svc_counters(&gw->svc[i], expo_counter, &e);
-		}
+	for (i = 0; i < gw->nsvc; i++) {
+		ss.service = gw->svc[i].cfg->name;
+		sg_svc_counters(&gw->svc[i], collect, &ss);
 	}
+	for (i = 0; i < ss.n; i++) {
+		const struct sample *a = &ss.s[i];
+		size_t len = strlen(a->name);
+		/* Counters end in _total (OpenMetrics), once. */
+		const char *sfx = a->gauge || (len > 6 &&
+		    strcmp(a->name + len - 6, "_total") == 0) ? "" : "_total";
+
+		for (k = 0; k < i && strcmp(ss.s[k].name, a->name) != 0; k++)
+			;
+		if (k < i)
+			continue;	/* written with the first of its name */
+		fprintf(f, "# HELP sipsgate_%s%s %s\n# TYPE sipsgate_%s%s %s\n",
+		    a->name, sfx, a->help, a->name, sfx,
+		    a->gauge ? "gauge" : "counter");
+		for (j = i; j < ss.n; j++)
+			if (strcmp(ss.s[j].name, a->name) == 0)
+				fprintf(f, "sipsgate_%s%s{service=\"%s\"} %llu\n",
+				    a->name, sfx, ss.s[j].service,
+				    (unsigned long long)ss.s[j].v);
+	}
+	free(ss.s);
 	fprintf(f, "# HELP sipsgate_uptime_seconds seconds since start\n"
 	    "# TYPE sipsgate_uptime_seconds gauge\nsipsgate_uptime_seconds %llu\n",
 	    (unsigned long long)((uv_now(gw->loop) - gw->started_ms) / 1000));

@@ -28,6 +28,11 @@ static char rx_buf[SG_SIP_MAX_MSG + 1];	/* one loop: alloc_cb then read_cb */
 static void conn_close(struct sg_conn *c, const char *why);
 static int conn_write_raw(struct sg_conn *c, const char *p, size_t len);
 static void conn_flush_pending(struct sg_conn *c);
+static void raw_forward(struct sg_conn *c);
+static struct sg_conn *conn_connect(struct sg_svc *svc, enum sg_side side,
+				    enum sg_xport_kind kind,
+				    const struct sockaddr *to);
+static void raw_ready(struct sg_conn *c);
 
 static uint64_t now_ms(struct sg_svc *svc)
 {
@@ -381,8 +386,20 @@ static void conn_close(struct sg_conn *c, const char *why)
 		    SG_MIN(svc->link_backoff_s * 2, SG_LINK_BACKOFF_MAX) : 1;
 	}
 	conn_unlink(svc, c);
+	if (c->partner) {
+		struct sg_conn *pt = c->partner;
+
+		/* The other half goes once it has written what it holds. */
+		c->partner = NULL;
+		pt->partner = NULL;
+		if (pt->tcp.write_queue_size == 0)
+			conn_close(pt, "tunnel partner closed");
+		else
+			pt->close_when_drained = true;
+	}
 	for (p = c->pending; p; p = p->next)
-		sg_proxy_on_send_fail(svc, p->data, p->len);
+		if (!c->raw)
+			sg_proxy_on_send_fail(svc, p->data, p->len);
 	uv_close((uv_handle_t *)&c->tcp, conn_on_close);
 }
 
@@ -405,6 +422,10 @@ static void conn_frame(struct sg_conn *c)
 	ssize_t n;
 	size_t ws;
 
+	if (c->raw) {
+		raw_forward(c);
+		return;
+	}
 	memset(&src, 0, sizeof(src));
 	src.side = c->side;
 	src.kind = c->kind;
@@ -467,6 +488,8 @@ static void conn_tls_ready(struct sg_conn *c)
 	}
 	if (svc->link == c)
 		svc->link_backoff_s = 0;
+	if (c->raw)
+		raw_ready(c);
 	log_info("%s: tls connection %llu %s %s established: %s%s, peer '%s'",
 	    svc->cfg->name, (unsigned long long)c->id,
 	    c->outbound ? "to" : "from",
@@ -579,6 +602,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			svc->st.remote_close++;
 		if (c->tls && c->cin.len > c->cin_off)
 			conn_tls_drive(c);	/* a final alert, if any */
+		if (c->raw && !c->closing)
+			raw_forward(c);		/* what is left, if it can */
 		conn_close(c, n == UV_EOF ? "peer closed" :
 		    uv_strerror((int)n));
 		return;
@@ -643,6 +668,8 @@ static void on_written(uv_write_t *req, int status)
 		conn_close(c, uv_strerror(status));
 	}
 	free(req);
+	if (status == 0 && c->raw && !c->closing)
+		raw_ready(c);
 }
 
 /* Write bytes to the socket: try now, queue the rest (copied). */
@@ -770,6 +797,91 @@ static void conn_fill_addrs(struct sg_conn *c)
 	uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &len);
 }
 
+/*
+ * protocol = raw (stunnel's job): an accepted connection gets a partner
+ * connection to the service's connect; bytes flow between them as they
+ * are, decrypted on one side and encrypted on the other. A side whose
+ * partner has more than RAW_HIGH bytes unwritten stops reading until it
+ * is below RAW_LOW again, so a fast sender cannot fill our memory.
+ */
+#define RAW_HIGH (1u << 20)
+#define RAW_LOW (256u << 10)
+
+static int raw_pair(struct sg_conn *c)
+{
+	struct sg_svc *svc = c->svc;
+	enum sg_side other = c->side == SG_SIDE_INSIDE ? SG_SIDE_OUTSIDE :
+	    SG_SIDE_INSIDE;
+	struct sg_conn *p;
+
+	c->raw = true;
+	if (!svc->has_connect[other] || (p = conn_connect(svc, other,
+	    svc->connect_kind[other],
+	    (const struct sockaddr *)&svc->connect_addr[other])) == NULL) {
+		conn_close(c, "tunnel: cannot reach the connect target");
+		return -ECONNREFUSED;
+	}
+	p->raw = true;
+	p->partner = c;
+	c->partner = p;
+	return 0;
+}
+
+/* Move what c read to its partner, as far as the partner can take it. */
+static void raw_forward(struct sg_conn *c)
+{
+	struct sg_conn *p = c->partner;
+	struct sg_svc *svc = c->svc;
+
+	if (p == NULL || p->closing) {
+		c->in.len = 0;
+		return;
+	}
+	if (p->ready && c->in.len > 0) {
+		if (conn_write_raw(p, c->in.p, c->in.len) < 0) {
+			svc->st.send_fail++;
+			conn_close(p, "tunnel write failed");
+			return;
+		}
+		if (c->side == SG_SIDE_INSIDE)
+			svc->st.raw_bytes_in += c->in.len;
+		else
+			svc->st.raw_bytes_out += c->in.len;
+		c->in.len = 0;
+	}
+	if (!c->paused && (c->in.len > RAW_HIGH ||
+	    p->tcp.write_queue_size > RAW_HIGH)) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->paused = true;
+	}
+}
+
+/*
+ * c can take data (it became ready, or drained its queue): let its
+ * partner forward what it holds and read again.
+ */
+static void raw_ready(struct sg_conn *c)
+{
+	struct sg_conn *p = c->partner;
+
+	if (p == NULL) {
+		if (c->close_when_drained && c->tcp.write_queue_size == 0)
+			conn_close(c, "tunnel partner closed");
+		return;
+	}
+	if (p->closing || c->tcp.write_queue_size > RAW_LOW)
+		return;
+	raw_forward(p);
+	if (p->paused && !p->closing && p->in.len == 0 &&
+	    c->tcp.write_queue_size <= RAW_LOW) {
+		p->paused = false;
+		uv_read_start((uv_stream_t *)&p->tcp, conn_on_alloc,
+		    conn_on_read);
+		if (p->kind == SG_XPORT_TLS && p->cin.len > p->cin_off)
+			conn_tls_drive(p);
+	}
+}
+
 static void listener_on_conn(uv_stream_t *ls, int status)
 {
 	struct sg_sock *sk = container_of((uv_tcp_t *)ls, struct sg_sock, h.tcp);
@@ -811,6 +923,8 @@ static void listener_on_conn(uv_stream_t *ls, int status)
 	log_debug("%s: %s connection %llu from %s", svc->cfg->name,
 	    c->kind == SG_XPORT_TLS ? "tls" : "tcp", (unsigned long long)c->id,
 	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)));
+	if (svc->cfg->protocol == SG_PROTO_RAW && raw_pair(c) < 0)
+		return;
 	uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
 }
 
@@ -839,6 +953,8 @@ static void conn_on_connect(uv_connect_t *req, int status)
 		svc->st.tcp_active++;
 		c->ready = true;
 		conn_flush_pending(c);
+		if (c->raw)
+			raw_ready(c);
 	}
 }
 
@@ -1113,6 +1229,8 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 	const struct sg_cfg_service *cfg = svc->cfg;
 	struct sg_conn *c, *next;
 
+	if (cfg->protocol == SG_PROTO_RAW)
+		return;		/* no persistent link, no CRLF in a byte stream */
 	if (svc->has_connect[SG_SIDE_OUTSIDE] && svc->link == NULL &&
 	    now >= svc->link_next_try_ms) {
 		svc->link = conn_connect(svc, SG_SIDE_OUTSIDE, SG_XPORT_TLS,

@@ -44,6 +44,8 @@ struct sg_svc_stats {
 	uint64_t local_replies;		/* errors we answered ourselves */
 	uint64_t tls_resumed;
 	uint64_t keepalive_pongs;
+	uint64_t raw_bytes_in;		/* protocol = raw: bytes forwarded */
+	uint64_t raw_bytes_out;		/* (in: inside -> outside) */
 };
 
 struct sg_buf {
@@ -72,6 +74,11 @@ struct sg_conn {
 	bool closing;
 	bool is_connect_target;		/* the service's persistent link */
 	bool resume_saved;		/* client: session kept for resumption */
+	/* protocol = raw: bytes go to the partner connection (stunnel). */
+	bool raw;
+	bool paused;			/* reading stopped: partner is full */
+	bool close_when_drained;	/* partner gone: close after writes */
+	struct sg_conn *partner;
 	struct sockaddr_storage peer;
 	struct sockaddr_storage local;
 	struct sockaddr_storage alias;	/* RFC 5923 alias from Via, or 0 */

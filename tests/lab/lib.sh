@@ -209,6 +209,40 @@ lab_topology_direct() {
 	lab_log "topology: phones($LAB_PHONE_A,$LAB_PHONE_B) - gwa($LAB_GWA_IN|$LAB_GWA_WAN) - pbx2($LAB_PBX2)"
 }
 
+# lab_wan_host NS ADDR — after lab_topology_direct, before any peer starts:
+# one more host on the WAN (e.g. a real SIPS phone beside Kamailio), in its
+# own namespace NS with interface "wan" at ADDR/24, default route via gwa's
+# WAN address (gwa does not forward: the route only gives the host a
+# source address), hosts file like pbx2's.  The WAN becomes a switch: in
+# pbx2 the veth to gwa is renamed "wan0" and, with the veth to NS (named NS
+# in pbx2), made a port of a bridge named "wan" that carries 198.18.2.10, so
+# pbx2's address and interface name stay what they were.  Traffic between NS
+# and gwa crosses gwa:wan (captured there); NS <-> pbx2 stays in pbx2's
+# bridge.  Why not a second address on pbx2: a UA there binds its media to
+# the wildcard and the kernel sends it from pbx2's primary address.
+lab_wan_host() {
+	local ns=$1 addr=$2 p=$LAB_PFX-pbx2
+	ip netns list | grep -q "^$p\b" || lab_fail "lab_wan_host: no pbx2 (lab_topology_direct first)"
+	if ! ip -n "$p" link show wan0 >/dev/null 2>&1; then
+		ip -n "$p" addr flush dev wan &&
+			ip -n "$p" link set wan down &&
+			ip -n "$p" link set wan name wan0 &&
+			ip -n "$p" link add wan type bridge stp_state 0 forward_delay 0 &&
+			ip -n "$p" link set wan0 master wan &&
+			ip -n "$p" link set wan0 up &&
+			ip -n "$p" addr add "$LAB_PBX2/24" dev wan &&
+			ip -n "$p" link set wan up &&
+			ip -n "$p" route add default via "$LAB_GWA_WAN" ||
+			lab_fail "lab_wan_host: cannot make pbx2's WAN a bridge"
+	fi
+	lab_ns_add "$ns"
+	lab_link "$ns" wan "$addr/24" pbx2 "$ns" -
+	ip -n "$p" link set "$ns" master wan || lab_fail "lab_wan_host: cannot bridge $ns"
+	lab_route "$ns" "$LAB_GWA_WAN"
+	lab_hosts "$ns" "$LAB_GWA_WAN gw-a.lab.test" "$LAB_PBX2 pbx.lab.test"
+	lab_log "WAN host $ns ($addr) bridged in pbx2"
+}
+
 # lab_pbx2_lan — after lab_topology_direct: a plain LAN behind pbx2, with
 # phone C (namespace phonec, 198.18.4.10, default via 198.18.4.1) that talks
 # to the PBX directly, not through any gateway.  pbx2 does not forward: the
