@@ -81,7 +81,7 @@ void sg_ctl_status(struct sg_gw *gw, FILE *f)
 	unsigned i;
 
 	for (i = 0; i < gw->nsvc; i++) {
-		struct sg_svc *svc = &gw->svc[i];
+		struct sg_svc *svc = gw->svc[i];
 		struct sg_conn *c;
 		char a[64];
 

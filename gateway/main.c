@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "session.h"
+#include "service.h"
 #include "sip_proxy.h"
 #include "tls.h"
 #include "xport.h"
@@ -28,6 +29,7 @@
 #define DEFAULT_CONFIG "/etc/sipsgate/sipsgate.conf"
 
 static struct sg_gw gw;
+static const char *config_file = DEFAULT_CONFIG;
 static uv_signal_t sig_int, sig_term, sig_hup;
 
 static void usage(void)
@@ -106,9 +108,9 @@ static void on_tick(uv_timer_t *t)
 	unsigned i;
 
 	for (i = 0; i < gw.nsvc; i++) {
-		sg_xport_tick(&gw.svc[i], now);
-		if (gw.svc[i].sess)
-			sg_session_tick(gw.svc[i].sess, now);
+		sg_xport_tick(gw.svc[i], now);
+		if (gw.svc[i]->sess)
+			sg_session_tick(gw.svc[i]->sess, now);
 	}
 	sd_notify(0, "WATCHDOG=1");
 }
@@ -118,16 +120,17 @@ static void on_signal(uv_signal_t *h, int signum)
 	unsigned i;
 
 	if (signum == SIGHUP) {
-		log_warnx("SIGHUP: reload is not implemented yet; restart to"
-		    " apply a new configuration");
+		sd_notify(0, "RELOADING=1");
+		sg_gw_reload(&gw, config_file);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	log_info("signal %d: shutting down", signum);
 	sd_notify(0, "STOPPING=1");
 	for (i = 0; i < gw.nsvc; i++) {
-		if (gw.svc[i].sess)
-			sg_session_close_all(gw.svc[i].sess);
-		sg_xport_stop(&gw.svc[i]);
+		if (gw.svc[i]->sess)
+			sg_session_close_all(gw.svc[i]->sess);
+		sg_xport_stop(gw.svc[i]);
 	}
 	sg_ctl_stop();
 	sg_metrics_stop();
@@ -168,7 +171,7 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "c:s:tvh")) != -1) {
 		switch (ch) {
-		case 'c': file = optarg; break;
+		case 'c': file = config_file = optarg; break;
 		case 's': sock = optarg; break;
 		case 't': check = true; break;
 		case 'v': debug = true; break;
@@ -210,29 +213,16 @@ int main(int argc, char **argv)
 	gw.cfg = cfg;
 	if (load_token_key(cfg) < 0)
 		fatalx("cannot set up the flow-token key");
-	if ((gw.svc = calloc(cfg->nservices ? cfg->nservices : 1,
-	    sizeof(*gw.svc))) == NULL)
+	if ((gw.svc = calloc(cfg->nservices + 1, sizeof(*gw.svc))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < cfg->nservices; i++) {
-		struct sg_svc *svc = &gw.svc[gw.nsvc];
-		const struct sg_cfg_service *s = &cfg->services[i];
+		struct sg_svc *svc = sg_service_start(&gw, &cfg->services[i],
+		    stderr);
 
-		svc->gw = &gw;
-		svc->cfg = s;
-		if (svc_has_tls(s) && sg_tls_ctx_new(s, stderr, &svc->tls) < 0)
-			fatalx("%s: TLS setup failed", s->name);
-		if (sg_xport_start(svc) < 0)
-			fatalx("%s: cannot start", s->name);
-		if (s->protocol == SG_PROTO_RAW) {
-			gw.nsvc++;	/* a byte tunnel: no SIP, no media */
-			continue;
-		}
-		if (sg_proxy_check(svc, stderr) < 0)
-			fatalx("%s: incomplete configuration", s->name);
-		if ((svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
-		    sg_session_init(svc->sess, svc, stderr) < 0)
-			fatalx("%s: cannot set up media", s->name);
-		gw.nsvc++;
+		if (svc == NULL)
+			fatalx("%s: cannot start (see above)",
+			    cfg->services[i].name);
+		gw.svc[gw.nsvc++] = svc;
 	}
 	if (cfg->control[0] && sg_ctl_start(&gw, cfg->control) < 0)
 		log_warnx("no control socket: 'sipsgate status' will not work");
@@ -252,14 +242,7 @@ int main(int argc, char **argv)
 	    gw.nsvc == 1 ? "" : "s");
 	sd_notify(0, "READY=1");
 	uv_run(gw.loop, UV_RUN_DEFAULT);
-	for (i = 0; i < gw.nsvc; i++) {
-		sg_tls_ctx_free(gw.svc[i].tls);
-		if (gw.svc[i].sess)
-			free(gw.svc[i].sess->buckets);
-		free(gw.svc[i].sess);
-	}
-	free(gw.svc);
 	uv_loop_close(gw.loop);
-	sg_cfg_free(cfg);
+	sg_gw_free(&gw);
 	return 0;
 }

@@ -65,8 +65,8 @@ void sg_metrics_write(struct sg_gw *gw, FILE *f)
 	size_t i, j, k;
 
 	for (i = 0; i < gw->nsvc; i++) {
-		ss.service = gw->svc[i].cfg->name;
-		sg_svc_counters(&gw->svc[i], collect, &ss);
+		ss.service = gw->svc[i]->cfg->name;
+		sg_svc_counters(gw->svc[i], collect, &ss);
 	}
 	for (i = 0; i < ss.n; i++) {
 		const struct sample *a = &ss.s[i];

@@ -144,19 +144,20 @@ static int side_addr(struct sg_sessions *ss, int side, const char *cfgaddr,
 	return 0;
 }
 
-int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
+/*
+ * Take the media settings of the service's current configuration:
+ * addresses, port range and suites. Used at start and on reload; streams
+ * already open keep what they have.
+ */
+int sg_session_configure(struct sg_sessions *ss, FILE *errf)
 {
-	const struct sg_cfg_service *cfg = svc->cfg;
-	struct sockaddr_storage none;
-	unsigned i;
-	int s;
+	const struct sg_cfg_service *cfg = ss->svc->cfg;
+	uint16_t lo = cfg->rtp_min ? cfg->rtp_min : 20000;
+	uint16_t hi = cfg->rtp_max ? cfg->rtp_max : 29999;
+	unsigned i, n = 0;
+	int s, suites[8];
 
-	memset(ss, 0, sizeof(*ss));
-	ss->svc = svc;
-	memset(&none, 0, sizeof(none));
-	if (sg_media_init(&ss->media, svc->gw->loop, &none, &none,
-	    cfg->rtp_min ? cfg->rtp_min : 20000,
-	    cfg->rtp_max ? cfg->rtp_max : 29999) < 0) {
+	if (hi < lo + 3) {
 		fprintf(errf, "%s: rtp-ports: the range is too small\n",
 		    cfg->name);
 		return -EINVAL;
@@ -164,9 +165,12 @@ int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
 	if (side_addr(ss, SG_MEDIA_INSIDE, cfg->media_inside, errf) < 0 ||
 	    side_addr(ss, SG_MEDIA_OUTSIDE, cfg->media_outside, errf) < 0)
 		return -EINVAL;
-	sg_srtp_global_init();
-	for (i = 0; i < cfg->nsuites && ss->nsuites < SG_ARRAY_SIZE(ss->suites);
-	    i++) {
+	ss->media.port_min = (uint16_t)(lo & ~1u);
+	ss->media.port_max = hi;
+	if (ss->media.next_port < ss->media.port_min ||
+	    ss->media.next_port + 1 > ss->media.port_max)
+		ss->media.next_port = ss->media.port_min;
+	for (i = 0; i < cfg->nsuites && n < SG_ARRAY_SIZE(suites); i++) {
 		s = sg_srtp_suite_by_name(sg_str_make(cfg->suites[i],
 		    strlen(cfg->suites[i])));
 		if (s < 0)
@@ -176,10 +180,27 @@ int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
 			    " offered", cfg->name, cfg->suites[i]);
 			continue;
 		}
-		ss->suites[ss->nsuites++] = s;
+		suites[n++] = s;
 	}
-	if (ss->nsuites == 0)
-		ss->suites[ss->nsuites++] = SG_SRTP_AES_CM_128_HMAC_SHA1_80;
+	if (n == 0)
+		suites[n++] = SG_SRTP_AES_CM_128_HMAC_SHA1_80;
+	memcpy(ss->suites, suites, n * sizeof(suites[0]));
+	ss->nsuites = n;
+	return 0;
+}
+
+int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
+{
+	struct sockaddr_storage none;
+	int rc;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->svc = svc;
+	memset(&none, 0, sizeof(none));
+	sg_media_init(&ss->media, svc->gw->loop, &none, &none, 20000, 29999);
+	sg_srtp_global_init();
+	if ((rc = sg_session_configure(ss, errf)) < 0)
+		return rc;
 	ss->nbuckets = NBUCKETS;
 	if ((ss->buckets = calloc(ss->nbuckets, sizeof(*ss->buckets))) == NULL)
 		return -ENOMEM;

@@ -40,6 +40,8 @@ struct sg_sessions {
 };
 
 int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf);
+/* Re-read addresses, port range and suites from svc->cfg (reload). */
+int sg_session_configure(struct sg_sessions *ss, FILE *errf);
 void sg_session_close_all(struct sg_sessions *ss);
 
 /* What a message needs from the session layer. */

@@ -239,6 +239,7 @@ int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return -ENOMEM;
 	ctx->cfg = cfg;
+	ctx->refs = 1;
 	if (cfg->verify_name[0] != '\0') {
 		snprintf(ctx->verify_name, sizeof(ctx->verify_name), "%s",
 		    cfg->verify_name);
@@ -303,9 +304,20 @@ fail:
 	return rc;
 }
 
+struct sg_tls_ctx *sg_tls_ctx_get(struct sg_tls_ctx *ctx)
+{
+	ctx->refs++;
+	return ctx;
+}
+
+void sg_tls_ctx_put(struct sg_tls_ctx *ctx)
+{
+	sg_tls_ctx_free(ctx);
+}
+
 void sg_tls_ctx_free(struct sg_tls_ctx *ctx)
 {
-	if (ctx == NULL)
+	if (ctx == NULL || --ctx->refs > 0)
 		return;
 	if (ctx->cred)
 		gnutls_certificate_free_credentials(ctx->cred);

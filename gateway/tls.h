@@ -20,6 +20,7 @@ struct sg_tls_ctx {
 	gnutls_datum_t ticket_key;	/* server-side session tickets */
 	gnutls_datum_t resume;		/* last client session, for resumption */
 	char verify_name[256];		/* name the server must carry */
+	unsigned refs;			/* the service + each TLS connection */
 };
 
 /* What a finished handshake was: for logs and `sipsgate status`. */
@@ -38,7 +39,11 @@ struct sg_tls_info {
  */
 int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
 		   struct sg_tls_ctx **out);
-void sg_tls_ctx_free(struct sg_tls_ctx *ctx);
+void sg_tls_ctx_free(struct sg_tls_ctx *ctx);	/* = sg_tls_ctx_put */
+/* A connection holds the context its session was made from, so that a
+ * reload can install new credentials while old sessions go on. */
+struct sg_tls_ctx *sg_tls_ctx_get(struct sg_tls_ctx *ctx);
+void sg_tls_ctx_put(struct sg_tls_ctx *ctx);
 /*
  * Per-connection verification state, embedded in the connection: the
  * session's user pointer points at it (container_of finds the owner).

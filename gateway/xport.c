@@ -344,8 +344,10 @@ static void conn_on_close(uv_handle_t *h)
 		n = p->next;
 		free(p);
 	}
-	if (c->tls)
+	if (c->tls) {
 		gnutls_deinit(c->tls);
+		sg_tls_ctx_put(c->tlsp.ctx);
+	}
 	buf_free(&c->cin);
 	buf_free(&c->in);
 	free(c);
@@ -374,7 +376,7 @@ static void conn_close(struct sg_conn *c, const char *why)
 		svc->st.tcp_active--;
 	if (c->tls && c->ready) {
 		if (c->outbound && c->resume_saved)
-			sg_tls_save_resume(svc->tls, c->tls);
+			sg_tls_save_resume(c->tlsp.ctx, c->tls);
 		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 	}
 	if (svc->link == c) {
@@ -483,7 +485,7 @@ static void conn_tls_ready(struct sg_conn *c)
 		svc->st.tls_resumed++;
 	if (c->outbound &&
 	    gnutls_protocol_get_version(c->tls) < GNUTLS_TLS1_3) {
-		sg_tls_save_resume(svc->tls, c->tls);	/* TLS 1.2: now */
+		sg_tls_save_resume(c->tlsp.ctx, c->tls);	/* TLS 1.2: now */
 		c->resume_saved = true;
 	}
 	if (svc->link == c)
@@ -577,7 +579,7 @@ static void conn_tls_drive(struct sg_conn *c)
 		/* TLS 1.3 tickets arrive after the handshake: keep one. */
 		if (c->outbound && !c->resume_saved && (gnutls_session_get_flags(
 		    c->tls) & GNUTLS_SFLAGS_SESSION_TICKET)) {
-			sg_tls_save_resume(svc->tls, c->tls);
+			sg_tls_save_resume(c->tlsp.ctx, c->tls);
 			c->resume_saved = true;
 		}
 		if (buf_append(&c->in, tmp, (size_t)n) < 0) {
@@ -781,6 +783,7 @@ static int conn_start_tls(struct sg_conn *c, bool server)
 	if ((rc = sg_tls_session_new(c->svc->tls, server, &c->tlsp,
 	    &c->tls)) < 0)
 		return rc;
+	sg_tls_ctx_get(c->tlsp.ctx);
 	gnutls_transport_set_ptr(c->tls, c);
 	gnutls_transport_set_push_function(c->tls, tls_push);
 	gnutls_transport_set_pull_function(c->tls, tls_pull);

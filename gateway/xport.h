@@ -134,9 +134,14 @@ struct sg_svc {
 /* The whole daemon: main loop state shared by services. */
 struct sg_gw {
 	uv_loop_t *loop;
-	struct sg_cfg *cfg;
+	struct sg_cfg *cfg;		/* the configuration in force */
 	unsigned nsvc;
-	struct sg_svc *svc;		/* array, nsvc */
+	struct sg_svc **svc;		/* the running services */
+	/* Stopped services and replaced configurations: still referenced
+	 * by closing handles and calls, freed at exit. */
+	unsigned nretired, nold;
+	struct sg_svc **retired;
+	struct sg_cfg **old;
 	struct sg_token_key token_key;
 	uv_timer_t tick;		/* 1 s: keep-alives, reconnects */
 	uint64_t started_ms;

@@ -32,7 +32,7 @@ class Gateway:
         self.p_in, self.p_out, self.p_peer = free_ports(3)
         name = name or policy
         self.ctl = os.path.join(tmp, f"ctl-{name}.sock")
-        conf = os.path.join(tmp, f"gw-{name}.conf")
+        conf = self.conf = os.path.join(tmp, f"gw-{name}.conf")
         with open(conf, "w") as f:
             f.write(f"""control = {self.ctl}
 log-level = debug
@@ -69,8 +69,9 @@ srtp-suites = {suites}
     def status(self):
         out = subprocess.run([SIPSGATE, "-s", self.ctl, "status"],
                              capture_output=True, text=True).stdout
+        block = out.split("\nservice ")[0]	# the first service: [gw]
         return out, dict((k, int(v)) for k, v in
-                         re.findall(r"^\s+(\w+)\s+(\d+)$", out, re.M))
+                         re.findall(r"^\s+(\w+)\s+(\d+)$", block, re.M))
 
     def stop(self, check, failures):
         self.proc.terminate()

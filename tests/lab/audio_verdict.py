@@ -192,12 +192,27 @@ def leak_count(frames, pieces):
     return hits
 
 
+def plain_rtcp(u):
+    """A plain RTCP compound packet: version-2 headers whose lengths add up
+    to the datagram exactly (SRTCP's encrypted part and its trailer do
+    not)."""
+    pos = 0
+    while pos + 4 <= len(u):
+        if u[pos] >> 6 != 2 or not 200 <= u[pos + 1] <= 207:
+            return False
+        pos += (int.from_bytes(u[pos + 2:pos + 4], "big") + 1) * 4
+    return pos == len(u)
+
+
 def wan_check(v, cap, plains, gw_wan, ua):
-    """Every UDP datagram between gwa and the UA is SRTP/SRTCP; no plain
-    piece in any frame.  Returns the datagrams by direction."""
+    """Every UDP datagram between gwa and the UA is SRTP/SRTCP, except the
+    UA's own plain RTCP (baresip 1.0.0 sends an RTCP APP "PING"/"PONG" in
+    clear when its RTCP starts, beside the SRTCP one, and an RTCP BYE + SDES
+    in clear at hangup); no plain audio in any frame.  Returns the
+    datagrams by direction, each with "kind" srtp, srtcp or ua-plain-rtcp."""
     dg = udp_datagrams(cap)
     to_ua, from_ua = [], []
-    srtp = srtcp = 0
+    kinds = {"srtp": 0, "srtcp": 0, "ua-plain-rtcp": 0}
     for d in dg:
         pair = (d["ip.src"], d["ip.dst"])
         if pair == (gw_wan, ua):
@@ -208,25 +223,36 @@ def wan_check(v, cap, plains, gw_wan, ua):
             v.need(False, f"WAN frame {d['frame.number']}: UDP "
                    f"{pair[0]} -> {pair[1]}, not between gwa and the UA")
             continue
-        if d["rtp.version"] == "2" and len(d["udp"]) == \
-                RTP_HDR + FRAME + SRTP_TAG:
-            srtp += 1
+        u = d["udp"]
+        if d["rtp.version"] == "2" and len(u) == RTP_HDR + FRAME + SRTP_TAG:
             d["kind"] = "srtp"
-        elif d["rtcp.pt"] and len(d["udp"]) >= 8 + 4 + SRTP_TAG and \
-                d["udp"][-SRTP_TAG - 4] & 0x80:
-            srtcp += 1
+        elif plain_rtcp(u):
+            d["kind"] = "ua-plain-rtcp" if pair == (ua, gw_wan) else "?"
+        elif len(u) >= 8 + 4 + SRTP_TAG and u[0] >> 6 == 2 and \
+                200 <= u[1] <= 207 and u[-SRTP_TAG - 4] & 0x80:
             d["kind"] = "srtcp"
         else:
             d["kind"] = "?"
-            v.need(False, f"WAN frame {d['frame.number']}: "
-                   f"{len(d['udp'])}-byte datagram that is neither SRTP "
-                   "(RTP header, 160 + 12 + 10 bytes) nor SRTCP (E flag)")
+        if d["kind"] == "?":
+            v.need(False, f"WAN frame {d['frame.number']}: {len(u)}-byte "
+                   f"datagram {pair[0]} -> {pair[1]} that is neither SRTP "
+                   "(RTP header, 160 + 12 + 10 bytes) nor SRTCP (E flag)"
+                   + (" (plain RTCP from gwa)" if plain_rtcp(u) else ""))
+        else:
+            kinds[d["kind"]] += 1
     frames = frames_raw(cap)
     leaks = leak_count(frames, pieces_of(plains))
     print(f"  WAN {cap}: {len(frames)} frames, {len(dg)} UDP datagrams: "
-          f"{srtp} SRTP, {srtcp} SRTCP; gwa -> UA {len(to_ua)}, UA -> gwa "
-          f"{len(from_ua)}; frames holding a 16-byte piece of plain audio: "
+          f"{kinds['srtp']} SRTP, {kinds['srtcp']} SRTCP, "
+          f"{kinds['ua-plain-rtcp']} plain RTCP from the UA itself; "
+          f"gwa -> UA {len(to_ua)}, UA -> gwa {len(from_ua)}; frames "
+          "holding a 16-byte piece of plain audio: "
           f"{leaks}")
+    for d in from_ua:
+        if d["kind"] == "ua-plain-rtcp":
+            print(f"    UA's own plain RTCP, frame {d['frame.number']}: "
+                  f"{len(d['udp'])} bytes, {d['udp'][:40].hex()}"
+                  f"{'...' if len(d['udp']) > 40 else ''}")
     v.need(leaks == 0, f"{leaks} WAN frames hold plain audio")
     return to_ua, from_ua
 
@@ -357,12 +383,27 @@ def check(a):
                 "rtp_out_inside": len(a_got),
                 "srtp_out_outside": len(to_ua),
                 "srtp_in_outside": len(from_ua),
-                "srtp_auth_fail": 0, "srtp_replay": 0}
+                "srtp_replay": 0}
         print("  gwa's counters (this call) vs the captures: " + ", ".join(
             f"{k} {delta.get(k)}/{w}" for k, w in want.items()))
         for k, w in want.items():
             v.need(delta.get(k) == w, f"gwa {k} moved by {delta.get(k)}, "
                    f"the captures say {w}")
+        # Authentication failures: none on SRTP/SRTCP (the runs above are
+        # complete); the only packets gwa may refuse are the UA's own plain
+        # RTCP, which it must drop (srtcp_plain_dropped, or srtp_auth_fail
+        # for one too short to carry an SRTCP trailer: DESIGN §4 has no
+        # separate counter for it).
+        plain = [d for d in from_ua if d["kind"] == "ua-plain-rtcp"]
+        short = [d for d in plain if len(d["udp"]) < 8 + 4 + SRTP_TAG]
+        af = delta.get("srtp_auth_fail", 0)
+        pd = delta.get("srtcp_plain_dropped", 0)
+        print(f"  srtp_auth_fail +{af}, srtcp_plain_dropped +{pd}: the UA "
+              f"sent {len(plain)} plain RTCP ({len(short)} shorter than "
+              "any SRTCP)")
+        v.need(af + pd <= len(plain) and af <= len(short),
+               f"gwa counted {af} authentication failures and {pd} plain "
+               "SRTCP drops that the UA's plain RTCP does not explain")
     print(f"  verdict: {'audio OK' if not v.bad else f'{len(v.bad)} failures'}")
     return 0 if not v.bad else 1
 

@@ -5,7 +5,7 @@
 #   lab_baresip_conf NAME USER ADDR PROXY WAV [EXTRA ACCOUNT PARAMS]
 #                               write $LAB_DIR/NAME/{config,accounts}
 #   lab_baresip_start NS NAME   run it in NS (log $LAB_DIR/NAME.log, events
-#                               $LAB_DIR/NAME-events.log)
+#                               and command answers $LAB_DIR/NAME-events.log)
 #   lab_baresip_cmd NAME CMD [PARAMS]       one ctrl_tcp command
 #   lab_baresip_wait_event NAME TYPE [N] [TIMEOUT]
 #   lab_baresip_take_dumps NAME PREFIX      the last call's audio dumps
@@ -85,8 +85,9 @@ lab_baresip_start() {
 		sleep 0.1
 	done
 	grep -q 'baresip is ready' "$LAB_DIR/$name.log" || lab_fail "baresip $name not ready after 5 s"
+	rm -f "$LAB_DIR/$name.ctl"
 	lab_start "$ns" "$name-events" python3 "$LAB_LIB_DIR/baresip_ctl.py" \
-		"127.0.0.1:$LAB_BARESIP_CTRL" events
+		"127.0.0.1:$LAB_BARESIP_CTRL" serve "$LAB_DIR/$name.ctl"
 	for i in $(seq 1 50); do
 		grep -q '"connected"' "$LAB_DIR/$name-events.log" 2>/dev/null && return 0
 		sleep 0.1
@@ -94,10 +95,25 @@ lab_baresip_start() {
 	lab_fail "baresip $name: no ctrl_tcp connection after 5 s"
 }
 
+# lab_baresip_cmd NAME COMMAND [PARAMS] — one command (dial, hangup,
+# callstat, ...) through the connection lab_baresip_start holds (ctrl_tcp
+# keeps only one); prints baresip's answer, returns 0 if it said ok, 1 if
+# not, 2 if no answer came within 5 s.
+LAB_BARESIP_SEQ=0
 lab_baresip_cmd() {
-	local name=$1; shift
-	lab_exec "${LAB_BARESIP_NS[$name]}" python3 "$LAB_LIB_DIR/baresip_ctl.py" \
-		"127.0.0.1:$LAB_BARESIP_CTRL" cmd "$@"
+	local name=$1 tok i line; shift
+	LAB_BARESIP_SEQ=$((LAB_BARESIP_SEQ + 1))
+	tok=$LAB_PFX-$LAB_BARESIP_SEQ
+	echo "$tok $*" >"$LAB_DIR/$name.ctl"
+	for i in $(seq 1 50); do
+		line=$(grep -F "\"token\": \"$tok\"" "$LAB_DIR/$name-events.log" 2>/dev/null)
+		if [ -n "$line" ]; then
+			python3 -c 'import json, sys; m = json.loads(sys.argv[1]); sys.stdout.write(m.get("data", "")); sys.exit(0 if m.get("ok") else 1)' "$line"
+			return
+		fi
+		sleep 0.1
+	done
+	return 2
 }
 
 # lab_baresip_wait_event NAME TYPE [N] [TIMEOUT] — wait until NAME has sent

@@ -6,16 +6,23 @@ usage:
   baresip_ctl.py HOST:PORT cmd COMMAND [PARAMS...]
       send one command (a menu command without the slash: dial, hangup,
       callstat, reginfo, ...), print the text baresip answers; exit 0 if it
-      answered ok, 1 if not, 2 if it did not answer within 5 s.
-  baresip_ctl.py HOST:PORT events
-      print every event baresip sends, one JSON object a line (flushed),
-      after a first line {"connected": true}; runs until baresip closes the
-      connection.  Event objects look like
-      {"event": true, "type": "CALL_ESTABLISHED", "id": CALL-ID,
-       "peeruri": ..., "param": ...}; "CALL_MENC" has param
+      answered ok, 1 if not, 2 if it did not answer.  Not while a
+      "serve" holds the connection (it would be cut off).
+  baresip_ctl.py HOST:PORT serve FIFO
+      hold the one connection ctrl_tcp keeps (baresip 1.0.0 drops the
+      previous connection when a new one comes: a second client would cut
+      the first off from the events), print every event and every response
+      as one JSON object a line (flushed), after a first line
+      {"connected": true}, and send the commands written to FIFO (made if
+      missing), one a line: "TOKEN COMMAND [PARAMS]"; the response carries
+      "token": TOKEN.  Runs until baresip closes the connection.  Event
+      objects look like {"event": true, "type": "CALL_ESTABLISHED",
+      "id": CALL-ID, "peeruri": ..., "param": ...}; "CALL_MENC" has param
       "0,audio,SUITE" once SRTP is on.
 """
 import json
+import os
+import selectors
 import socket
 import sys
 import time
@@ -49,21 +56,59 @@ def connect(hostport, tries=50):
     sys.exit(f"baresip_ctl: cannot connect to {hostport}")
 
 
+def serve(sock, fifo):
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo, 0o600)
+    # O_RDWR: never EOF when a writer closes, and open does not block.
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    sock.settimeout(None)
+    sock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, "sock")
+    sel.register(fd, selectors.EVENT_READ, "fifo")
+    print(json.dumps({"connected": True}), flush=True)
+    buf = b""
+    lines = b""
+    while True:
+        for key, _ in sel.select():
+            if key.data == "fifo":
+                lines += os.read(fd, 65536)
+                while b"\n" in lines:
+                    line, lines = lines.split(b"\n", 1)
+                    f = line.decode().split(None, 2)
+                    if len(f) < 2:
+                        continue
+                    msg = {"command": f[1], "params": f[2] if len(f) > 2
+                           else "", "token": f[0]}
+                    sock.setblocking(True)
+                    sock.sendall(netstring(json.dumps(msg).encode()))
+                    sock.setblocking(False)
+                continue
+            try:
+                d = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            if not d:
+                return 0
+            buf += d
+            while True:
+                i = buf.find(b":")
+                if i <= 0:
+                    break
+                n = int(buf[:i])
+                if len(buf) < i + 2 + n:
+                    break
+                m = json.loads(buf[i + 1:i + 1 + n])
+                buf = buf[i + 2 + n:]
+                print(json.dumps(m), flush=True)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     sock = connect(sys.argv[1])
-    if sys.argv[2] == "events":
-        sock.settimeout(None)
-        print(json.dumps({"connected": True}), flush=True)
-        buf = b""
-        try:
-            while True:
-                m, buf = read_one(sock, buf)
-                if m.get("event"):
-                    print(json.dumps(m), flush=True)
-        except (EOFError, OSError):
-            return 0
+    if sys.argv[2] == "serve" and len(sys.argv) == 4:
+        return serve(sock, sys.argv[3])
     if sys.argv[2] != "cmd" or len(sys.argv) < 4:
         sys.exit(__doc__)
     token = f"t{time.monotonic_ns()}"

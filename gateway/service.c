@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service.c: starting and stopping services, and SIGHUP reload. A reload
+ * builds everything it needs first (configuration, TLS credentials) and
+ * only then swaps: a bad file or a bad certificate leaves the running
+ * daemon exactly as it was. Connections made before a reload keep the
+ * TLS credentials they were made with (reference counted); calls keep
+ * their media streams.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "service.h"
+#include "session.h"
+#include "sip_proxy.h"
+#include "tls.h"
+
+static bool has_tls(const struct sg_cfg_service *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->naccept; i++)
+		if (s->accept[i].kind == SG_XPORT_TLS)
+			return true;
+	for (i = 0; i < s->nconnect; i++)
+		if (s->connect[i].kind == SG_XPORT_TLS)
+			return true;
+	return false;
+}
+
+static void svc_free(struct sg_svc *svc)
+{
+	if (svc->tls)
+		sg_tls_ctx_put(svc->tls);
+	if (svc->sess)
+		free(svc->sess->buckets);
+	free(svc->sess);
+	free(svc);
+}
+
+struct sg_svc *sg_service_start(struct sg_gw *gw,
+				const struct sg_cfg_service *s, FILE *errf)
+{
+	struct sg_svc *svc = calloc(1, sizeof(*svc));
+
+	if (svc == NULL)
+		return NULL;
+	svc->gw = gw;
+	svc->cfg = s;
+	if (has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
+		fprintf(errf, "%s: TLS set-up failed\n", s->name);
+		goto fail;
+	}
+	if (sg_xport_start(svc) < 0) {
+		fprintf(errf, "%s: cannot open its sockets\n", s->name);
+		sg_xport_stop(svc);
+		/* Handles are closing: keep the struct until exit. */
+		return NULL;
+	}
+	if (s->protocol == SG_PROTO_RAW)
+		return svc;	/* a byte tunnel: no SIP, no media */
+	if (sg_proxy_check(svc, errf) < 0 ||
+	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
+	    sg_session_init(svc->sess, svc, errf) < 0) {
+		sg_xport_stop(svc);
+		return NULL;
+	}
+	return svc;
+fail:
+	svc_free(svc);
+	return NULL;
+}
+
+static int push(void *arrp, unsigned *n, void *item)
+{
+	void ***arr = arrp;
+	void **a = realloc(*arr, (*n + 1) * sizeof(void *));
+
+	if (a == NULL)
+		return -ENOMEM;
+	a[(*n)++] = item;
+	*arr = a;
+	return 0;
+}
+
+void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc)
+{
+	if (svc->sess)
+		sg_session_close_all(svc->sess);
+	sg_xport_stop(svc);
+	if (push(&gw->retired, &gw->nretired, svc) < 0)
+		log_warnx("%s: out of memory retiring the service",
+		    svc->cfg->name);
+}
+
+static bool same_endpoints(const struct sg_cfg_service *a,
+			   const struct sg_cfg_service *b)
+{
+	unsigned i;
+
+	if (a->protocol != b->protocol || a->naccept != b->naccept ||
+	    a->nconnect != b->nconnect)
+		return false;
+	for (i = 0; i < a->naccept; i++)
+		if (a->accept[i].kind != b->accept[i].kind ||
+		    a->accept[i].port != b->accept[i].port ||
+		    strcmp(a->accept[i].host, b->accept[i].host) != 0)
+			return false;
+	for (i = 0; i < a->nconnect; i++)
+		if (a->connect[i].kind != b->connect[i].kind ||
+		    a->connect[i].port != b->connect[i].port ||
+		    strcmp(a->connect[i].host, b->connect[i].host) != 0)
+			return false;
+	return true;
+}
+
+static const struct sg_cfg_service *find_service(const struct sg_cfg *cfg,
+						  const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->nservices; i++)
+		if (strcmp(cfg->services[i].name, name) == 0)
+			return &cfg->services[i];
+	return NULL;
+}
+
+int sg_gw_reload(struct sg_gw *gw, const char *file)
+{
+	struct sg_cfg *cfg;
+	struct sg_svc **next = NULL;
+	struct sg_tls_ctx **ctx = NULL;
+	unsigned i, n = 0, kept = 0, started = 0, stopped = 0;
+	int rc = -EINVAL;
+
+	log_info("reload: reading %s", file);
+	if (sg_cfg_load(file, stderr, &cfg) < 0) {
+		log_warnx("reload: %s has errors: nothing changed", file);
+		return -EINVAL;
+	}
+	/* New TLS credentials for services that stay, all or nothing. */
+	if ((ctx = calloc(cfg->nservices + 1, sizeof(*ctx))) == NULL ||
+	    (next = calloc(cfg->nservices + 1, sizeof(*next))) == NULL)
+		goto fail;
+	for (i = 0; i < cfg->nservices; i++) {
+		const struct sg_cfg_service *s = &cfg->services[i];
+
+		if (has_tls(s) && sg_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
+			log_warnx("reload: [%s]: TLS set-up failed: nothing"
+			    " changed", s->name);
+			goto fail;
+		}
+	}
+	/* Swap. Services no longer configured, or with other endpoints,
+	 * stop; the others take the new settings in place. */
+	for (i = 0; i < gw->nsvc; i++) {
+		struct sg_svc *svc = gw->svc[i];
+		const struct sg_cfg_service *s = find_service(cfg,
+		    svc->cfg->name);
+
+		if (s == NULL || !same_endpoints(s, svc->cfg)) {
+			log_info("reload: [%s] %s", svc->cfg->name, s ?
+			    "changed its endpoints: restarting it" : "removed");
+			sg_service_stop(gw, svc);
+			stopped++;
+			continue;
+		}
+		svc->cfg = s;
+		if (svc->tls)
+			sg_tls_ctx_put(svc->tls);
+		svc->tls = ctx[s - cfg->services];
+		ctx[s - cfg->services] = NULL;
+		if (s->sip_inside[0])
+			snprintf(svc->adv_host[SG_SIDE_INSIDE],
+			    sizeof(svc->adv_host[0]), "%s", s->sip_inside);
+		if (s->sip_outside[0])
+			snprintf(svc->adv_host[SG_SIDE_OUTSIDE],
+			    sizeof(svc->adv_host[1]), "%s", s->sip_outside);
+		if (svc->sess && sg_session_configure(svc->sess, stderr) < 0)
+			log_warnx("reload: [%s]: media settings not applied",
+			    s->name);
+		next[n++] = svc;
+		kept++;
+	}
+	for (i = 0; i < cfg->nservices; i++) {
+		const struct sg_cfg_service *s = &cfg->services[i];
+		struct sg_svc *svc;
+		unsigned k;
+
+		for (k = 0; k < n && next[k]->cfg != s; k++)
+			;
+		if (k < n)
+			continue;
+		if ((svc = sg_service_start(gw, s, stderr)) == NULL) {
+			log_warnx("reload: [%s] could not start", s->name);
+			continue;
+		}
+		log_info("reload: [%s] started", s->name);
+		next[n++] = svc;
+		started++;
+	}
+	free(gw->svc);
+	gw->svc = next;
+	gw->nsvc = n;
+	next = NULL;
+	push(&gw->old, &gw->nold, gw->cfg);
+	gw->cfg = cfg;
+	cfg = NULL;
+	log_setlevel(gw->cfg->log_level);
+	log_info("reload: done: %u service%s kept with new settings, %u"
+	    " started, %u stopped", kept, kept == 1 ? "" : "s", started,
+	    stopped);
+	rc = 0;
+fail:
+	if (ctx && cfg)
+		for (i = 0; i < cfg->nservices; i++)
+			sg_tls_ctx_put(ctx[i]);
+	else if (ctx && gw->cfg)
+		for (i = 0; i < gw->cfg->nservices; i++)
+			if (ctx[i])
+				sg_tls_ctx_put(ctx[i]);
+	free(ctx);
+	free(next);
+	if (cfg)
+		sg_cfg_free(cfg);
+	return rc;
+}
+
+void sg_gw_free(struct sg_gw *gw)
+{
+	unsigned i;
+
+	for (i = 0; i < gw->nsvc; i++)
+		svc_free(gw->svc[i]);
+	for (i = 0; i < gw->nretired; i++)
+		svc_free(gw->retired[i]);
+	for (i = 0; i < gw->nold; i++)
+		sg_cfg_free(gw->old[i]);
+	free(gw->svc);
+	free(gw->retired);
+	free(gw->old);
+	sg_cfg_free(gw->cfg);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service.h: the life of services: start, stop, and reload of the whole
+ * configuration on SIGHUP without dropping calls or registrations.
+ */
+#ifndef SIPSGATE_GATEWAY_SERVICE_H
+#define SIPSGATE_GATEWAY_SERVICE_H
+
+#include <stdio.h>
+
+#include "xport.h"
+
+/* Start one service of cfg; NULL (reasons on errf) when it cannot. */
+struct sg_svc *sg_service_start(struct sg_gw *gw,
+				const struct sg_cfg_service *s, FILE *errf);
+/* Close its sockets, connections and calls; it is freed at exit. */
+void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc);
+/*
+ * Load file again and apply it: services whose endpoints are unchanged
+ * take the new settings in place (certificates, verification, media
+ * policy and suites, trust...), new ones start, removed ones stop,
+ * changed endpoints restart that service. A configuration that does not
+ * load, or a service whose TLS set-up fails, changes nothing at all.
+ * Returns 0 or a negative errno code.
+ */
+int sg_gw_reload(struct sg_gw *gw, const char *file);
+/* Free everything once the loop has ended. */
+void sg_gw_free(struct sg_gw *gw);
+
+#endif /* SIPSGATE_GATEWAY_SERVICE_H */
