@@ -70,7 +70,9 @@
 #define RTP_HDR 12
 #define SLOT 512		/* packet + SRTP trailer room, aligned */
 #define BATCH 64
-#define MAX_CALLS 50000
+#define MAX_CALLS 10000
+#define RING 32			/* send times kept per stream (640 ms) */
+#define TICK_NS 100000		/* the sender wakes up every 100 us */
 #define HIST_NS 100		/* latency histogram bin */
 #define HIST_BINS 1000000	/* 100 ms */
 #define LATE_NS 50000000LL	/* later than this counts as lost */
@@ -81,6 +83,7 @@ static const uint32_t ssrc_tag[2] = { 0x10000000u, 0x20000000u };
 
 struct call {
 	struct sockaddr_in dst[2];	/* where direction d is sent */
+	int64_t sent_at[2][RING];	/* by sequence number: just before sendmmsg */
 	int secure;
 	struct sg_srtp tx, rx;	/* peer side: protect / unprotect */
 	uint16_t seq[2];
@@ -216,7 +219,15 @@ static void rx_one(int s, uint8_t *p, int len, int64_t kts)
 		R.stale++;	/* from an earlier run */
 		return;
 	}
-	memcpy(&tx, p + RTP_HDR, 8);
+	memcpy(&tx, p + RTP_HDR, 8);	/* when it was built */
+	{
+		uint16_t seq = (uint16_t)(p[2] << 8 | p[3]);
+		int64_t at = c->sent_at[dir][seq % RING];
+
+		/* when it was handed to the kernel, unless the slot is reused */
+		if (at >= tx && at - tx < 1000000)
+			tx = at;
+	}
 	lat = kts - tx;
 	if (lat < 0)
 		lat = 0;
@@ -312,14 +323,22 @@ static void build(struct call *c, uint32_t idx, int d, uint8_t *p, int *len)
 	*len = PKT_LEN;
 	t = now_ns(CLOCK_REALTIME);
 	memcpy(p + RTP_HDR, &t, 8);
+	c->sent_at[d][seq % RING] = 0;	/* set by tx_flush */
 	if (d == D_OUT2IN && c->secure && !R.direct &&
 	    sg_srtp_protect(&c->tx, p, len) < 0)
 		R.txfail++;
 }
 
+static struct call *tx_call[2][BATCH];
+static uint16_t tx_seq[2][BATCH];
+
 static void tx_flush(int d, int n)
 {
 	int done = 0, r;
+	int64_t t = now_ns(CLOCK_REALTIME);
+
+	for (int i = 0; i < n; i++)
+		tx_call[d][i]->sent_at[d][tx_seq[d][i] % RING] = t;
 
 	while (done < n) {
 		r = sendmmsg(fd[d], tx_msg[d] + done, (unsigned)(n - done), 0);
@@ -477,20 +496,29 @@ static void do_run(int n, double pps, double secs, int pid, int direct)
 	self0 = self_cpu();
 	t0 = now_ns(CLOCK_MONOTONIC);
 	t_end = t0 + (int64_t)(secs * 1e9);
-	for (;;) {
+	/*
+	 * Every TICK_NS: send what is due by the schedule (packet k at
+	 * t0 + k / rate; call (k / 2) % n, direction k % 2: each stream every
+	 * 1 / pps seconds, the calls evenly spread), read what arrived, sleep.
+	 */
+	for (int64_t tick = t0;;) {
 		int64_t due;
-		int nb[2] = { 0, 0 }, got, rounds = 0;
+		int nb[2] = { 0, 0 };
 
 		now = now_ns(CLOCK_MONOTONIC);
 		due = (int64_t)((double)(now - t0) * rate / 1e9) + 1;
 		if (due > total)
 			due = total;
-		while (k < due && rounds < 8) {
+		if (due - k > 8 * BATCH)
+			due = k + 8 * BATCH;	/* behind: read in between */
+		while (k < due) {
 			uint32_t idx = (uint32_t)((k / 2) % n);
 			int d = (int)(k & 1), len;
 			struct call *c = &calls[idx];
 			struct mmsghdr *m = &tx_msg[d][nb[d]];
 
+			tx_call[d][nb[d]] = c;
+			tx_seq[d][nb[d]] = c->seq[d];
 			build(c, idx, d, tx_buf[d][nb[d]], &len);
 			tx_iov[d][nb[d]].iov_base = tx_buf[d][nb[d]];
 			tx_iov[d][nb[d]].iov_len = (size_t)len;
@@ -503,34 +531,31 @@ static void do_run(int n, double pps, double secs, int pid, int direct)
 			R.sent[d]++;
 			nb[d]++;
 			k++;
-			if (nb[d] == BATCH || k == due) {
-				for (int x = 0; x < 2; x++) {
-					if (nb[x])
-						tx_flush(x, nb[x]);
-					nb[x] = 0;
-				}
-				rounds++;
+			if (nb[d] == BATCH) {
+				tx_flush(d, nb[d]);
+				nb[d] = 0;
 			}
 		}
-		if (k < due) {
-			double lag = (double)(due - k) / rate;
+		for (int x = 0; x < 2; x++)
+			if (nb[x])
+				tx_flush(x, nb[x]);
+		now = now_ns(CLOCK_MONOTONIC);
+		{
+			double lag = ((double)(now - t0) * rate / 1e9 - (double)k) / rate;
 
 			if (lag > R.lag_max)
 				R.lag_max = lag;
 		}
-		got = rx_all();
+		rx_all();
 		if (k >= total)
 			break;
-		if (k >= due && got == 0) {
-			/* Sleep until the next packet is due (or one arrives). */
-			int64_t next = t0 + (int64_t)((double)k * 1e9 / rate);
-			int64_t wait = next - now_ns(CLOCK_MONOTONIC);
+		tick += TICK_NS;
+		if (tick > now) {
+			struct timespec ts = { tick / 1000000000LL, tick % 1000000000LL };
 
-			if (wait > 20000) {
-				struct timespec ts = { 0, wait > 2000000 ? 2000000 : wait };
-
-				ppoll(pf, 2, &ts, NULL);
-			}
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		} else {
+			tick = now;	/* late: no catching up on ticks */
 		}
 	}
 	/* Stragglers: until everything is in or DRAIN_NS passed. */

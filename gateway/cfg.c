@@ -822,6 +822,16 @@ static int set_sips_rewrite(struct ctx *c, const char *v)
 	return 0;
 }
 
+static int set_tls_trace(struct ctx *c, const char *v)
+{
+	int x;
+
+	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
+		return -1;
+	cur_svc(c)->tls_trace = x != 0;
+	return 0;
+}
+
 #define G SCOPE_GLOBAL
 #define S SCOPE_SERVICE
 /* Sorted by name (strcmp): looked up with bsearch(). */
@@ -859,6 +869,7 @@ static const struct keyword keywords[] = {
 	  "space-separated" },
 	{ "tls-priority", S, false, set_tls_priority,
 	  "a GnuTLS priority string" },
+	{ "tls-trace", S, false, set_tls_trace, "yes, no" },
 	{ "token-key", G, false, set_token_key, "a file name" },
 	{ "trusted", S, true, set_trusted,
 	  "comma-separated addresses or CIDRs, IPv4 or IPv6" },

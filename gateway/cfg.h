@@ -64,6 +64,7 @@ struct sg_cfg_service {
 	char sip_inside[256];	/* address put in inside Via/RR/Contact */
 	char sip_outside[256];	/* address put in outside Via/RR/Contact */
 	bool sips_rewrite;	/* sip: -> sips: outward (CUBE "url sips") */
+	bool tls_trace;		/* log each handshake message (debug) */
 	unsigned flow_timeout;	/* seconds a UDP flow token stays valid */
 	unsigned media_timeout;	/* seconds without media before a call ends */
 };

@@ -4,6 +4,7 @@
  * per-packet and per-message paths.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,25 @@
 
 static int log_level = LOG_INFO;
 static int log_stderr = 1;
+static log_sink_fn log_sink;
+static struct log_ctx log_cur;
+
+void log_set_sink(log_sink_fn fn)
+{
+	log_sink = fn;
+}
+
+void log_ctx_set(const char *service, const char *call_id, const void *peer)
+{
+	log_cur.service = service;
+	log_cur.call_id = call_id;
+	log_cur.peer = peer;
+}
+
+void log_ctx_clear(void)
+{
+	memset(&log_cur, 0, sizeof(log_cur));
+}
 
 void log_init(int level, int to_stderr)
 {
@@ -33,15 +53,23 @@ int log_getlevel(void)
 	return log_level;
 }
 
-static void vlog(int prio, const char *fmt, va_list ap, const char *suffix)
+static void vlog_force(int prio, const char *fmt, va_list ap,
+		       const char *suffix, bool force)
 {
 	static const char *names[] = { "emerg", "alert", "crit", "error",
 	    "warning", "notice", "info", "debug" };
 	char buf[2048];
+	size_t n;
 
-	if (prio > log_level)
+	if (prio > log_level && !force)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (log_sink) {
+		if (suffix && (n = strlen(buf)) < sizeof(buf) - 2)
+			snprintf(buf + n, sizeof(buf) - n, ": %s", suffix);
+		log_sink(prio, buf, &log_cur);
+		return;
+	}
 	if (log_stderr) {
 		struct timespec ts;
 		struct tm tm;
@@ -58,6 +86,20 @@ static void vlog(int prio, const char *fmt, va_list ap, const char *suffix)
 		syslog(prio, "%s%s%s", buf, suffix ? ": " : "",
 		    suffix ? suffix : "");
 	}
+}
+
+static void vlog(int prio, const char *fmt, va_list ap, const char *suffix)
+{
+	vlog_force(prio, fmt, ap, suffix, false);
+}
+
+void log_trace(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_force(LOG_DEBUG, fmt, ap, NULL, true);
+	va_end(ap);
 }
 
 #define LOGFN(name, prio, with_errno)				\

@@ -18,6 +18,7 @@
 
 #include "cfg.h"
 #include "ctl.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "session.h"
@@ -40,6 +41,8 @@ static void usage(void)
 	    "  -c FILE   configuration (default " DEFAULT_CONFIG ")\n"
 	    "  -t        check the configuration and certificates, then exit\n"
 	    "  -v        log at debug level\n"
+	    "  -S        log to syslog (default: stderr, or journald under"
+	    " systemd)\n"
 	    "  -s SOCKET control socket for status (default: from FILE)\n");
 	exit(2);
 }
@@ -164,17 +167,18 @@ static void drop_privileges(const struct sg_cfg *cfg)
 int main(int argc, char **argv)
 {
 	const char *file = DEFAULT_CONFIG, *sock = NULL;
-	bool check = false, debug = false;
+	bool check = false, debug = false, to_syslog = false;
 	struct sg_cfg *cfg;
 	unsigned i;
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:s:tvh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:s:tvSh")) != -1) {
 		switch (ch) {
 		case 'c': file = config_file = optarg; break;
 		case 's': sock = optarg; break;
 		case 't': check = true; break;
 		case 'v': debug = true; break;
+		case 'S': to_syslog = true; break;
 		default: usage();
 		}
 	}
@@ -207,7 +211,9 @@ int main(int argc, char **argv)
 		sg_cfg_free(cfg);
 		return 0;
 	}
-	log_init(debug ? LOG_DEBUG : cfg->log_level, 1);
+	log_init(debug ? LOG_DEBUG : cfg->log_level, !to_syslog);
+	if (!to_syslog && sg_journal_is_stderr())
+		sg_journal_install();	/* run by systemd */
 	signal(SIGPIPE, SIG_IGN);
 	gw.loop = uv_default_loop();
 	gw.cfg = cfg;

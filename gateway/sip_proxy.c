@@ -1234,16 +1234,24 @@ void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
 	struct sg_perr err = { 0, NULL };
 	int rc;
 
+	static char callid[256];
+
+	log_ctx_set(svc->cfg->name, NULL, &src->addr);
 	rc = sg_sip_parse(m, buf, len, src->kind != SG_XPORT_UDP, &err);
 	if (rc < 0) {
 		svc->st.parse_err++;
 		reply_unparsed(svc, src, buf, len, rc, &err);
+		log_ctx_clear();
 		return;
 	}
+	snprintf(callid, sizeof(callid), "%.*s",
+	    (int)SG_MIN(m->call_id.len, sizeof(callid) - 1), m->call_id.p);
+	log_ctx_set(svc->cfg->name, callid, &src->addr);
 	if (m->is_request)
 		forward_request(svc, src, m);
 	else
 		forward_response(svc, src, m);
+	log_ctx_clear();
 }
 
 /*

@@ -222,6 +222,21 @@ static int verify_cb(gnutls_session_t s)
 	return 0;
 }
 
+/* tls-trace = yes: one debug line per handshake message, both ways. */
+static int trace_hook(gnutls_session_t s, unsigned htype, unsigned when,
+		      unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct sg_tls_peer *peer = gnutls_session_get_ptr(s);
+
+	(void)when;
+	log_trace("%s: tls trace (%s): %s %s, %u bytes",
+	    peer->ctx->cfg->name, peer->server ? "server" : "client",
+	    incoming ? "<-" : "->",
+	    gnutls_handshake_description_get_name(
+	    (gnutls_handshake_description_t)htype), msg ? msg->size : 0);
+	return 0;
+}
+
 static int load_err(FILE *errf, const char *what, const char *path, int r)
 {
 	fprintf(errf, "%s %s: %s\n", what, path, gnutls_strerror(r));
@@ -365,6 +380,9 @@ int sg_tls_session_new(struct sg_tls_ctx *ctx, bool server,
 			    ctx->resume.size);
 	}
 	gnutls_handshake_set_timeout(s, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+	if (cfg->tls_trace)
+		gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
+		    GNUTLS_HOOK_POST, trace_hook);
 	*out = s;
 	return 0;
 fail:

@@ -29,6 +29,7 @@ static void conn_close(struct sg_conn *c, const char *why);
 static int conn_write_raw(struct sg_conn *c, const char *p, size_t len);
 static void conn_flush_pending(struct sg_conn *c);
 static void raw_forward(struct sg_conn *c);
+static void conn_read(struct sg_conn *c, ssize_t n, const uv_buf_t *buf);
 static struct sg_conn *conn_connect(struct sg_svc *svc, enum sg_side side,
 				    enum sg_xport_kind kind,
 				    const struct sockaddr *to);
@@ -599,6 +600,15 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 	if (c->closing)
 		return;
+	log_ctx_set(svc->cfg->name, NULL, &c->peer);
+	conn_read(c, n, buf);
+	log_ctx_clear();
+}
+
+static void conn_read(struct sg_conn *c, ssize_t n, const uv_buf_t *buf)
+{
+	struct sg_svc *svc = c->svc;
+
 	if (n < 0) {
 		if (n == UV_EOF)
 			svc->st.remote_close++;

@@ -240,17 +240,34 @@ def wan_check(v, cap, plains, gw_wan, ua):
                    + (" (plain RTCP from gwa)" if plain_rtcp(u) else ""))
         else:
             kinds[d["kind"]] += 1
+    # Datagrams that found the port closed (ICMP port unreachable quoting
+    # them): the receiver never counted them.
+    out = subprocess.run(
+        ["tshark", "-r", cap, "-Y", "icmp.type == 3 && icmp.code == 3",
+         "-T", "fields", "-E", "separator=\t", "-E", "occurrence=f",
+         "-e", "ip.src", "-e", "udp.payload"],
+        capture_output=True, text=True, check=True).stdout
+    refused = {}
+    for line in out.splitlines():
+        f = (line.split("\t") + [""])[:2]
+        refused.setdefault(f[0], set()).add(f[1].replace(":", ""))
+    for d in from_ua:
+        d["refused"] = d["udp"].hex() in refused.get(gw_wan, set())
+    for d in to_ua:
+        d["refused"] = d["udp"].hex() in refused.get(ua, set())
     frames = frames_raw(cap)
     leaks = leak_count(frames, pieces_of(plains))
     print(f"  WAN {cap}: {len(frames)} frames, {len(dg)} UDP datagrams: "
           f"{kinds['srtp']} SRTP, {kinds['srtcp']} SRTCP, "
           f"{kinds['ua-plain-rtcp']} plain RTCP from the UA itself; "
-          f"gwa -> UA {len(to_ua)}, UA -> gwa {len(from_ua)}; frames "
-          "holding a 16-byte piece of plain audio: "
-          f"{leaks}")
+          f"gwa -> UA {len(to_ua)}, UA -> gwa {len(from_ua)} (port "
+          f"already closed: {sum(d['refused'] for d in to_ua)} / "
+          f"{sum(d['refused'] for d in from_ua)}); frames holding a "
+          f"16-byte piece of plain audio: {leaks}")
     for d in from_ua:
         if d["kind"] == "ua-plain-rtcp":
-            print(f"    UA's own plain RTCP, frame {d['frame.number']}: "
+            print(f"    UA's own plain RTCP, frame {d['frame.number']}"
+                  f"{' (port closed)' if d['refused'] else ''}: "
                   f"{len(d['udp'])} bytes, {d['udp'][:40].hex()}"
                   f"{'...' if len(d['udp']) > 40 else ''}")
     v.need(leaks == 0, f"{leaks} WAN frames hold plain audio")
@@ -382,7 +399,8 @@ def check(a):
         want = {"rtp_in_inside": len(a_sent),
                 "rtp_out_inside": len(a_got),
                 "srtp_out_outside": len(to_ua),
-                "srtp_in_outside": len(from_ua),
+                "srtp_in_outside": sum(1 for d in from_ua
+                                       if not d["refused"]),
                 "srtp_replay": 0}
         print("  gwa's counters (this call) vs the captures: " + ", ".join(
             f"{k} {delta.get(k)}/{w}" for k, w in want.items()))
@@ -394,7 +412,8 @@ def check(a):
         # RTCP, which it must drop (srtcp_plain_dropped, or srtp_auth_fail
         # for one too short to carry an SRTCP trailer: DESIGN §4 has no
         # separate counter for it).
-        plain = [d for d in from_ua if d["kind"] == "ua-plain-rtcp"]
+        plain = [d for d in from_ua if d["kind"] == "ua-plain-rtcp"
+                 and not d["refused"]]
         short = [d for d in plain if len(d["udp"]) < 8 + 4 + SRTP_TAG]
         af = delta.get("srtp_auth_fail", 0)
         pd = delta.get("srtcp_plain_dropped", 0)
