@@ -49,7 +49,7 @@ struct tgt {
 /* One NAPTR or SRV query. */
 struct slot {
 	struct rq *q;
-	char name[256];
+	char name[272];		/* room for "_sips._tcp." + any host */
 	bool started, done;
 	int status;
 	bool usable;		/* NAPTR: follow[] was filled */
@@ -65,7 +65,7 @@ enum phase { PH_NAPTR, PH_FOLLOW, PH_SRV, PH_HOST, PH_TARGETS };
 struct rq {
 	struct sg_resolver *r;
 	TAILQ_ENTRY(rq) entry;	/* r->queries while not delivered */
-	TAILQ_ENTRY(rq) dentry;	/* r->done while finished, not delivered */
+	TAILQ_ENTRY(rq) dentry;	/* r->done: finished, not delivered */
 	char host[256];
 	uint16_t port;		/* explicit, or 0 */
 	enum sg_xport_kind kind;
@@ -228,7 +228,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct sg_resolver *r = p->r;
 	ares_socket_t fd = p->fd;
 
-	if (status < 0)		/* let c-ares see the error on the socket */
+	if (status < 0)		/* let c-ares find the socket's error */
 		events = UV_READABLE | UV_WRITABLE;
 	ares_process_fd(r->channel,
 			(events & UV_READABLE) ? fd : ARES_SOCKET_BAD,
@@ -242,8 +242,9 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable,
 {
 	struct sg_resolver *r = data;
 	struct rpoll *p;
-	int events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
-	int rc;
+	int events, rc;
+
+	events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
 
 	TAILQ_FOREACH(p, &r->polls, entry)
 		if (p->fd == fd)
@@ -293,7 +294,8 @@ static void rearm(struct sg_resolver *r)
 		uv_timer_stop(&r->timer);
 		return;
 	}
-	ms = (uint64_t)tvp->tv_sec * 1000 + ((uint64_t)tvp->tv_usec + 999) / 1000;
+	ms = (uint64_t)tvp->tv_sec * 1000 +
+	     ((uint64_t)tvp->tv_usec + 999) / 1000;
 	uv_timer_start(&r->timer, on_timer, ms, 0);
 }
 
@@ -350,7 +352,7 @@ static void deliver(struct rq *q, int status)
 		TAILQ_REMOVE(&r->done, q, dentry);
 	TAILQ_REMOVE(&r->queries, q, entry);
 	q->finished = q->delivered = true;	/* advance() stops for good */
-	q->pending++;		/* the callback may free r: ares_destroy() */
+	q->pending++;		/* hold q: cb may sg_resolver_free() */
 	if (q->cb != NULL) {
 		if (status < 0)
 			q->cb(q->arg, status, NULL, 0);
@@ -382,8 +384,10 @@ static int res_add(struct rq *q, const struct tgt *t)
 				break;
 		if (j < q->nres)
 			continue;
-		if (q->res == NULL &&
-		    (q->res = calloc(SG_RESOLVE_MAX_TARGETS, sizeof(*q->res))) == NULL)
+		if (q->res == NULL)
+			q->res = calloc(SG_RESOLVE_MAX_TARGETS,
+					 sizeof(*q->res));
+		if (q->res == NULL)
 			return -ENOMEM;
 		o = &q->res[q->nres++];
 		o->addr = t->addr[i];
@@ -402,18 +406,20 @@ static void on_addrinfo(void *arg, int status, int timeouts,
 	struct tgt *t = arg;
 	struct rq *q = t->q;
 	struct ares_addrinfo_node *n;
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
 
 	(void)timeouts;
 	t->done = true;
 	t->status = map_ares(status);
 	if (status == ARES_SUCCESS && ai != NULL) {
 		for (n = ai->nodes; n != NULL; n = n->ai_next) {
+			sin = (const struct sockaddr_in *)n->ai_addr;
+			sin6 = (const struct sockaddr_in6 *)n->ai_addr;
 			if (n->ai_family == AF_INET)
-				tgt_add_addr(t, AF_INET,
-				    &((struct sockaddr_in *)n->ai_addr)->sin_addr);
+				tgt_add_addr(t, AF_INET, &sin->sin_addr);
 			else if (n->ai_family == AF_INET6)
-				tgt_add_addr(t, AF_INET6,
-				    &((struct sockaddr_in6 *)n->ai_addr)->sin6_addr);
+				tgt_add_addr(t, AF_INET6, &sin6->sin6_addr);
 		}
 		if (t->naddr == 0)
 			t->status = -ENOENT;
@@ -455,8 +461,9 @@ static void srv_order(struct tgt *v, unsigned n)
 			v[j - 1] = tmp;
 		}
 	for (start = 0; start < n; start = end) {
-		for (end = start; end < n && v[end].prio == v[start].prio; end++)
-			;
+		end = start;
+		while (end < n && v[end].prio == v[start].prio)
+			end++;
 		/* Weight 0 first among the unordered, as the RFC says. */
 		for (i = start + 1; i < end; i++)
 			for (j = i; j > start && v[j - 1].weight != 0 &&
@@ -482,7 +489,7 @@ static void srv_order(struct tgt *v, unsigned n)
 			}
 			if (j == end)
 				j = end - 1;
-			tmp = v[j];	/* move the pick to i, keep the rest */
+			tmp = v[j];	/* the pick to i, the rest after */
 			memmove(&v[i + 1], &v[i], (j - i) * sizeof(*v));
 			v[i] = tmp;
 		}
@@ -616,8 +623,8 @@ static void start_srv(struct rq *q, struct slot *s)
 
 static int naptr_cmp(const void *a, const void *b)
 {
-	const struct ares_naptr_reply *x = *(const struct ares_naptr_reply *const *)a;
-	const struct ares_naptr_reply *y = *(const struct ares_naptr_reply *const *)b;
+	const struct ares_naptr_reply *const *pa = a, *const *pb = b;
+	const struct ares_naptr_reply *x = *pa, *y = *pb;
 
 	if (x->order != y->order)
 		return x->order < y->order ? -1 : 1;
@@ -632,7 +639,7 @@ static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf,
 	struct slot *s = arg;
 	struct rq *q = s->q;
 	struct ares_naptr_reply *reply = NULL, *it, *use[MAX_SRV];
-	const char *svc = naptr_service(q->kind);
+	const char *svc = naptr_service(q->kind), *repl;
 	unsigned n = 0, i, j;
 
 	(void)timeouts;
@@ -649,17 +656,18 @@ static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf,
 			use[n++] = it;
 	qsort(use, n, sizeof(use[0]), naptr_cmp);	/* ties: any order */
 	for (i = 0; i < n && q->nfollow < MAX_FOLLOW; i++) {
+		repl = use[i]->replacement;
 		for (j = 0; j < q->nfollow; j++)
-			if (strcasecmp(q->follow[j]->name, use[i]->replacement) == 0)
+			if (strcasecmp(q->follow[j]->name, repl) == 0)
 				break;
 		if (j < q->nfollow)
 			continue;
-		if (strcasecmp(use[i]->replacement, q->srv.name) == 0) {
-			q->follow[q->nfollow++] = &q->srv;	/* asked already */
+		if (strcasecmp(repl, q->srv.name) == 0) {	/* asked */
+			q->follow[q->nfollow++] = &q->srv;
 			continue;
 		}
 		snprintf(q->fslot[q->nfollow].name, sizeof(q->fslot[0].name),
-			 "%s", use[i]->replacement);
+			 "%s", repl);
 		q->follow[q->nfollow] = &q->fslot[q->nfollow];
 		q->nfollow++;
 	}
@@ -691,7 +699,7 @@ static int start_targets(struct rq *q, struct slot **sets, unsigned n)
 		}
 	q->phase = PH_TARGETS;
 	for (i = 0; i < q->ntg; i++) {
-		if (q->tg[i].naddr > 0) {	/* from the additional section */
+		if (q->tg[i].naddr > 0) {	/* the additional section */
 			q->tg[i].started = q->tg[i].done = true;
 			continue;
 		}
@@ -729,7 +737,7 @@ static void step(struct rq *q)
 				sets[n++] = q->follow[i];
 		}
 		if (n == 0)
-			q->phase = PH_SRV;	/* nothing behind the NAPTRs */
+			q->phase = PH_SRV;	/* nothing behind NAPTRs */
 		else if ((rc = start_targets(q, sets, n)) < 0)
 			finish(q, rc);
 		q->again = true;
@@ -751,8 +759,9 @@ static void step(struct rq *q)
 	case PH_HOST:
 		if (!q->hostt.done)
 			return;
+		rc = q->hostt.status < 0 ? q->hostt.status : -ENOENT;
 		if (q->hostt.naddr == 0)
-			finish(q, q->hostt.status < 0 ? q->hostt.status : -ENOENT);
+			finish(q, rc);
 		else if ((rc = res_add(q, &q->hostt)) < 0)
 			finish(q, rc);
 		else
@@ -875,19 +884,11 @@ static bool parse_literal(const char *host, struct sockaddr_storage *ss)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t len = strlen(host);
 
 	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		return true;
-	}
-	if (len >= 2 && host[0] == '[' && host[len - 1] == ']' &&
-	    len - 2 < sizeof(buf)) {
-		memcpy(buf, host + 1, len - 2);
-		buf[len - 2] = '\0';
-		host = buf;
 	}
 	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
@@ -916,8 +917,12 @@ int sg_resolve(struct sg_resolver *r, const char *host, uint16_t port,
 	if (r->closing)
 		return -ECANCELED;
 	len = strlen(host);
-	if (len > 0 && host[len - 1] == '.')	/* absolute: fine, drop dot */
+	if (len > 0 && host[len - 1] == '.')	/* absolute: drop the dot */
 		len--;
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+		host++;				/* an IPv6 literal, bracketed */
+		len -= 2;
+	}
 	if (len == 0 || len > 253)
 		return -EINVAL;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
@@ -928,7 +933,7 @@ int sg_resolve(struct sg_resolver *r, const char *host, uint16_t port,
 	q->kind = kind;
 	q->cb = cb;
 	q->arg = arg;
-	q->busy = true;		/* no step() before everything is started */
+	q->busy = true;		/* no step() before all is started */
 	TAILQ_INSERT_TAIL(&r->queries, q, entry);
 
 	snprintf(q->hostt.name, sizeof(q->hostt.name), "%s", q->host);

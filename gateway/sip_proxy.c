@@ -130,6 +130,8 @@ static void adv_addr(struct sg_svc *svc, enum sg_side side,
 
 static void ob_top_via_fixed(struct ob *b, struct sg_str via_elem,
 			     const struct sg_src *src);
+static void ob_via_line_fixed(struct ob *b, struct sg_str value,
+			      const struct sg_src *src);
 
 /*
  * Answer a request ourselves (RFC 3261 §16.3 and §8.2.6): the response
@@ -156,18 +158,8 @@ static void reply(struct sg_svc *svc, const struct sg_src *src,
 		switch (h->id) {
 		case SG_SIP_HDR_VIA:
 			if (first_via) {
-				struct sg_str rest = h->value, elem;
-
 				first_via = false;
-				if (sg_sip_list_next(&rest, &elem)) {
-					ob_cstr(&b, "Via: ");
-					ob_top_via_fixed(&b, elem, src);
-					while (sg_sip_list_next(&rest, &elem)) {
-						ob_cstr(&b, ", ");
-						ob_str(&b, elem);
-					}
-					ob_cstr(&b, "\r\n");
-				}
+				ob_via_line_fixed(&b, h->value, src);
 				break;
 			}
 			/* FALLTHROUGH */
@@ -425,6 +417,23 @@ static void ob_top_via_fixed(struct ob *b, struct sg_str elem,
 	if (!sg_str_caseeq_lit(v.host, h) || sg_sip_param_get(v.params,
 	    "rport", &val))
 		ob_printf(b, ";received=%s", h);
+}
+
+/* Write a whole Via header line whose first element gets received/rport. */
+static void ob_via_line_fixed(struct ob *b, struct sg_str value,
+			      const struct sg_src *src)
+{
+	struct sg_str rest = value, elem;
+
+	if (!sg_sip_list_next(&rest, &elem))
+		return;
+	ob_cstr(b, "Via: ");
+	ob_top_via_fixed(b, elem, src);
+	while (sg_sip_list_next(&rest, &elem)) {
+		ob_cstr(b, ", ");
+		ob_str(b, elem);
+	}
+	ob_cstr(b, "\r\n");
 }
 
 static void branch_hash(struct sg_svc *svc, const struct sg_sip_msg *m,
@@ -902,16 +911,7 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 				break;
 			}
 			first_via = false;
-			rest = h->value;
-			if (!sg_sip_list_next(&rest, &elem))
-				break;
-			ob_cstr(&b, "Via: ");
-			ob_top_via_fixed(&b, elem, src);
-			while (sg_sip_list_next(&rest, &elem)) {
-				ob_cstr(&b, ", ");
-				ob_str(&b, elem);
-			}
-			ob_cstr(&b, "\r\n");
+			ob_via_line_fixed(&b, h->value, src);
 			break;
 		case SG_SIP_HDR_ROUTE:
 			if (routes_left == 0) {

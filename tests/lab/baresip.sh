@@ -9,6 +9,7 @@
 #   lab_baresip_cmd NAME CMD [PARAMS]       one ctrl_tcp command
 #   lab_baresip_wait_event NAME TYPE [N] [TIMEOUT]
 #   lab_baresip_take_dumps NAME PREFIX      the last call's audio dumps
+#   lab_baresip_stop NAME                   quit (un-REGISTER), then stop
 #
 # What it runs (PEERS.md, baresip): modules g711 (PCMU/PCMA: the libre
 # G.711 tables), srtp (SDES: mediaenc=srtp-mand = RTP/SAVP with a=crypto,
@@ -145,4 +146,16 @@ lab_baresip_take_dumps() {
 		[ -n "$f" ] || lab_fail "baresip $name wrote no $k dump"
 		mv "$f" "$LAB_DIR/$prefix-$k.wav"
 	done
+}
+
+# lab_baresip_stop NAME — "quit" (baresip un-REGISTERs first: call it while
+# the registrar still runs), wait up to 3 s, then lab_stop.
+lab_baresip_stop() {
+	local name=$1 pid=${LAB_PID_OF[$1]:-} i
+	[ -n "$pid" ] || return 0
+	# Straight into the FIFO: it may exit before it answers.
+	echo "$LAB_PFX-quit quit" >"$LAB_DIR/$name.ctl"
+	for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	lab_stop "$name"
+	lab_stop "$name-events"
 }

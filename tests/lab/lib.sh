@@ -17,6 +17,7 @@
 #   lab_topology:         phones:lan  gwa:lan,wan  gwb:wan,lan  pbx:lan
 #   lab_topology_direct:  phones:lan  gwa:lan,wan  pbx2:wan
 #   + lab_pbx2_lan:       pbx2:lan  phonec:lan
+#   + lab_wan_host NS:    pbx2:wan (a bridge),wan0,NS  NS:wan
 # Addresses (198.18.0.0/15 only, RFC 2544):
 #   phones  lan 198.18.1.10 (phone A) + 198.18.1.11 (phone B), default via .1.1
 #   gwa     lan 198.18.1.1/24, wan 198.18.2.1/24      (no forwarding)

@@ -19,18 +19,27 @@ command -v dnsmasq >/dev/null || { echo "lab: dnsmasq missing (apt-get install d
 lab_init dns
 lab_ns_add dns
 lab_ns_add dead
-# A black hole for "dead": its name server sits behind a dummy interface
-# (NOARP: queries leave and vanish, no ICMP comes back).
-ip -n "$(lab_nsname dead)" link add hole type dummy
-ip -n "$(lab_nsname dead)" addr add 198.18.77.1/24 dev hole
-ip -n "$(lab_nsname dead)" link set hole up
+# lone_veth NS IF ADDR/LEN — a veth pair inside NS, IF addressed, its peer
+# (IF-x) up with no address: a route that leads nowhere (no dummy module
+# needed).
+lone_veth() {
+	local n=$LAB_PFX-$1
+	ip -n "$n" link add "$2" type veth peer name "$2-x" &&
+		ip -n "$n" addr add "$3" dev "$2" &&
+		ip -n "$n" link set "$2" up && ip -n "$n" link set "$2-x" up ||
+		lab_fail "cannot make veth $2 in $1"
+}
+# A black hole for "dead": its name server's address has a permanent
+# neighbour entry to a MAC nobody has, so queries leave and vanish (no ARP
+# failure, no ICMP).
+lone_veth dead hole 198.18.77.1/24
+ip -n "$(lab_nsname dead)" neigh add 198.18.77.53 lladdr 02:00:00:00:00:53 \
+	dev hole nud permanent || lab_fail "neigh add"
 echo "nameserver 198.18.77.53" >"/etc/netns/$(lab_nsname dead)/resolv.conf"
 lab_hosts dns "198.18.9.60 hostsonly.lab.test"
 # A route to the lab's IPv4 addresses in "dns" (IPv6 is off there), so
 # c-ares' RFC 6724 sort of A + AAAA answers puts IPv4 first.
-ip -n "$(lab_nsname dns)" link add lan type dummy
-ip -n "$(lab_nsname dns)" addr add 198.18.9.254/24 dev lan
-ip -n "$(lab_nsname dns)" link set lan up
+lone_veth dns lan 198.18.9.254/24
 
 # Zone lab.test (all local: --local makes unknown names NXDOMAIN).
 #  naptr  NAPTR order 5 SIP+D2U -> _sip._udp.naptr (UDP only)
@@ -132,7 +141,7 @@ grep -q 'query\[A\] missing.lab.test' "$LAB_DIR/dnsmasq.log" ||
 	lab_fail "SRV targets were looked up despite the additional section"
 probe dns tls 198.18.9.7
 expect "IPv4 literal" "198.18.9.7 5061 198.18.9.7"
-probe dns udp -p 5080 2001:db8::7
+probe dns udp -p 5080 "[2001:db8::7]"
 expect "IPv6 literal, port" "2001:db8::7 5080 2001:db8::7"
 probe dns tls nope.lab.test
 expect_status "NXDOMAIN" ENOENT
@@ -158,5 +167,9 @@ probe dns -C tls naptr.lab.test
 grep -q '^free: ECANCELED$' "$OUT" || lab_fail "sg_resolver_free: $(cat "$OUT")"
 grep -q '^cancel: 1$' "$OUT" || lab_fail "sg_resolve_cancel: $(cat "$OUT")"
 lab_log "cancellation: $(tr '\n' ' ' <"$OUT")"
+# The same while the queries hang on the silent server (time-outs to come).
+probe dead -C -t 300 -r 1 tls pbx.example.test
+grep -q '^free: ECANCELED$' "$OUT" && grep -q '^cancel: 1$' "$OUT" ||
+	lab_fail "cancellation, silent server: $(cat "$OUT")"
 
 lab_pass

@@ -8,7 +8,8 @@
 #   in pbx2: pbx2 198.18.2.10 (Kamailio tls:5061), bob 198.18.2.11
 # baresip (tests/lab/baresip.sh): account sip:bob@pbx.lab.test over TLS via
 # Kamailio, client certificate bob.pem (lab CA; Kamailio requires and
-# verifies it), sip_cafile = the lab CA (it checks Kamailio's), TLS listener
+# verifies it), sip_cafile = the lab CA (but baresip 1.0.0 does not verify
+# the server: it registers with a rogue-CA Kamailio too), TLS listener
 # 198.18.2.11:5061, mediaenc=srtp-mand, answermode=auto, PCMU only; audio
 # source: bob.wav (5 s chirp 300 -> 3500 Hz, 8 kHz); what it encodes and
 # decodes goes to WAV dumps (sndfile).  Kamailio relays only signalling:
@@ -26,19 +27,27 @@
 # Proof, per call:
 #  1. SRTP negotiated: gwa's status during the call lists it with
 #     AES_CM_128_HMAC_SHA1_80 and SRTP moving both ways
-#     (srtp_in_outside, srtp_out_outside > 0, srtp_auth_fail 0); baresip
-#     reports the same suite (CALL_MENC event); on the WAN, decrypted with
-#     gwa's TLS key log, offer and answer are RTP/SAVP with that a=crypto,
-#     on A's LAN RTP/AVP without a=crypto;
+#     (srtp_in_outside, srtp_out_outside > 0); baresip reports the same
+#     suite (CALL_MENC event); on the WAN, decrypted with gwa's TLS key log,
+#     offer and answer are RTP/SAVP with that a=crypto (gwa's offer: the
+#     four suites in the configured order), on A's LAN RTP/AVP without
+#     a=crypto; srtp_auth_fail moves only for baresip's own plain RTCP
+#     (below), never for an SRTP/SRTCP packet;
 #  2. audio both ways (audio_verdict.py check): what A received from gwa is
 #     the PCMU of bob.wav byte for byte (libre's G.711 tables), in order,
 #     >= 90 % of what baresip sent, not silence; what baresip decoded is A's
 #     stream sample for sample, >= 90 %; baresip's own RTP counts agree;
 #  3. the WAN carries only TLS and SRTP/SRTCP: every datagram between gwa
-#     and baresip, SRTP of the AES_CM_128_HMAC_SHA1_80 size; no 16-byte
-#     piece of either plain stream in any WAN frame (the same search finds
-#     them on A's LAN); every TCP stream is TLS records (wan_verdict.py
+#     and baresip, SRTP of the AES_CM_128_HMAC_SHA1_80 size or SRTCP; no
+#     16-byte piece of either plain stream in any WAN frame (the same search
+#     finds them on A's LAN); every TCP stream is TLS records (wan_verdict.py
 #     --udp-allowed); gwa's counters for the call equal the captures.
+#     Exception, baresip's and not gwa's: baresip 1.0.0 itself sends an
+#     RTCP APP "PING"/"PONG" in clear when its RTCP starts (next to the SRTCP
+#     copy) and an RTCP BYE + SDES (CNAME sip:bob@pbx.lab.test) in clear at
+#     hangup; the verdict names them, gwa drops them (the first is too short
+#     for an SRTCP trailer: gwa counts it in srtp_auth_fail when its leg is
+#     keyed; the last finds gwa's port closed) and relays nothing plain.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw.sh"
@@ -171,6 +180,7 @@ lab_log "call 2 (bob -> alice): ok, baresip RTP TX:RX $(rtp_stats 2)"
 id2=$(awk -F'"' '/"type": "CALL_ESTABLISHED"/ { n++; if (n == 2) { for (i = 1; i < NF; i++) if ($i == "id") { print $(i + 2); exit } } }' \
 	"$LAB_DIR/bob-events.log")
 
+lab_baresip_stop bob
 sleep 0.3
 lab_capture_stop "$LAB_DIR/wan.pcapng"
 lab_gw_status gwa >"$LAB_DIR/gwa-status.txt" 2>&1

@@ -78,7 +78,9 @@ static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len,
 		inet_ntop(AF_INET, &sin->sin_addr, buf, (socklen_t)len);
 		*p = ntohs(sin->sin_port);
 	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		const struct sockaddr_in6 *sin6;
+
+		sin6 = (const struct sockaddr_in6 *)ss;
 
 		inet_ntop(AF_INET6, &sin6->sin6_addr, buf, (socklen_t)len);
 		*p = ntohs(sin6->sin6_port);
@@ -128,7 +130,7 @@ static void on_resolved(void *arg, int status, const struct sg_target *t,
 	if (done_runs < runs)
 		start();
 	else
-		sg_resolver_free(res);	/* from inside a callback, on purpose */
+		sg_resolver_free(res);	/* in a callback, on purpose */
 }
 
 static void start(void)
