@@ -167,7 +167,7 @@ class Direct(Relay):
 class UdpRelay(Relay):
     def __init__(self, a):
         self.pairs = a.pairs
-        self.base = 40000
+        self.base = 10000   # below ip_local_port_range (lab: 40000-60999)
         self.name = "udprelay" if a.pairs == 1 else "udprelay-percall"
         n = 1 if a.pairs == 1 else max(int(x) for x in a.steps.split())
         self.logf = open(os.path.join(a.dir, f"{self.name}.log"), "w")
@@ -474,6 +474,23 @@ class Rtpengine(Relay):
 
 # --- stepping -----------------------------------------------------------------
 
+def busy_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
+def wait_quiet(limit_pct, max_wait):
+    """Wait (at most max_wait s) for 0.5 s in which the machine, ours idle,
+    used less than limit_pct % of one CPU; returns the seconds waited."""
+    t0 = time.time()
+    while True:
+        b0 = busy_ticks()
+        time.sleep(0.5)
+        pct = (busy_ticks() - b0) * 100 / CLK_TCK / 0.5
+        if pct < limit_pct or time.time() - t0 > max_wait:
+            return time.time() - t0 - 0.5
+
 def busy_other(r, wall):
     """% of one CPU used by neither the relay nor rtpload during a run."""
     busy = int(r["busy_ticks"]) / CLK_TCK
@@ -544,6 +561,8 @@ def main():
     ap.add_argument("--secs", type=float, default=5)
     ap.add_argument("--max-loss", type=float, default=0.1, help="percent")
     ap.add_argument("--idle-max", type=float, default=25, help="percent of one CPU")
+    ap.add_argument("--quiet-wait", type=float, default=10,
+                    help="before a step, wait at most this long for a quiet machine")
     ap.add_argument("--pairs", type=int, default=1, help="udprelay: 1 = one pair, 0 = one per call")
     ap.add_argument("--pin-relay", default="0")
     ap.add_argument("--pin-load", default="1")
@@ -594,10 +613,12 @@ def main():
                 setup_s = 0
             tries = []
             for attempt in range(3):
+                waited = wait_quiet(a.idle_max, a.quiet_wait)
                 r = load.run(n, a.pps, a.secs, pid, direct)
                 d = derive(r)
                 d["setup_s"] = setup_s
                 d["attempt"] = attempt + 1
+                d["waited_s"] = round(waited, 1)
                 tries.append(d)
                 if not relay.alive():
                     break

@@ -41,6 +41,7 @@
  * the run number, the call, then filler: 172 bytes, as G.711 at 20 ms.
  * The latency of a packet is the kernel's receive timestamp (SO_TIMESTAMPNS,
  * set when the relay's datagram entered loopback) minus its send time.
+ * The sender does not sleep during a run (it yields the CPU when idle).
  * Everything is bounded: a run lasts at most SECS + 0.3 s; stdin EOF ends
  * the program.
  */
@@ -49,6 +50,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +74,128 @@
 #define BATCH 64
 #define MAX_CALLS 10000
 #define RING 32			/* send times kept per stream (640 ms) */
-#define TICK_NS 100000		/* the sender wakes up every 100 us */
 #define HIST_NS 100		/* latency histogram bin */
 #define HIST_BINS 1000000	/* 100 ms */
 #define LATE_NS 50000000LL	/* later than this counts as lost */
 #define DRAIN_NS 300000000LL
+
+
+/*
+ * AES_CM_128_HMAC_SHA1_80 (RFC 3711) with nettle, for the generator's own
+ * packets: libsrtp2 as Debian builds it (NSS) costs ~10x more per packet,
+ * and the generator must outrun the relays it measures. One stream (one
+ * SSRC) per context, no MKI, no replay check. Checked against libsrtp2 at
+ * start ("selftest"): the relays see exactly what libsrtp2 would send.
+ */
+struct nsrtp {
+	struct aes128_ctx aes;		/* session encryption key */
+	struct hmac_sha1_ctx hmac;	/* session authentication key */
+	uint8_t salt[14];		/* session salt */
+	uint32_t roc;
+	uint16_t s_l;			/* highest sequence number seen */
+	int started;
+};
+
+/* RFC 3711 4.3.1/4.3.3: the AES-CM PRF, key derivation rate 0. */
+static void nsrtp_derive(const uint8_t mk[30], uint8_t label, uint8_t *out,
+			 size_t n)
+{
+	static const uint8_t zero[32];
+	struct aes128_ctx k;
+	uint8_t iv[16];
+
+	memcpy(iv, mk + 16, 14);
+	iv[7] ^= label;
+	iv[14] = iv[15] = 0;
+	aes128_set_encrypt_key(&k, mk);
+	ctr_crypt(&k, (nettle_cipher_func *)aes128_encrypt, 16, iv, n, out, zero);
+}
+
+static void nsrtp_init(struct nsrtp *c, const uint8_t mk[30])
+{
+	uint8_t ke[16], ka[20];
+
+	memset(c, 0, sizeof(*c));
+	nsrtp_derive(mk, 0, ke, 16);
+	nsrtp_derive(mk, 1, ka, 20);
+	nsrtp_derive(mk, 2, c->salt, 14);
+	aes128_set_encrypt_key(&c->aes, ke);
+	hmac_sha1_set_key(&c->hmac, 20, ka);
+}
+
+/* Encrypt (or decrypt) the payload of p (len bytes, 12-byte header). */
+static void nsrtp_crypt(struct nsrtp *c, uint8_t *p, int len, uint32_t roc)
+{
+	uint8_t iv[16];
+
+	memcpy(iv, c->salt, 14);
+	iv[14] = iv[15] = 0;
+	for (int i = 0; i < 4; i++)
+		iv[4 + i] ^= p[8 + i];			/* SSRC */
+	iv[8] ^= (uint8_t)(roc >> 24);
+	iv[9] ^= (uint8_t)(roc >> 16);
+	iv[10] ^= (uint8_t)(roc >> 8);
+	iv[11] ^= (uint8_t)roc;
+	iv[12] ^= p[2];					/* SEQ */
+	iv[13] ^= p[3];
+	ctr_crypt(&c->aes, (nettle_cipher_func *)aes128_encrypt, 16, iv,
+	    (size_t)(len - RTP_HDR), p + RTP_HDR, p + RTP_HDR);
+}
+
+static void nsrtp_tag(struct nsrtp *c, const uint8_t *p, int len, uint32_t roc,
+		      uint8_t tag[10])
+{
+	uint8_t r[4] = { (uint8_t)(roc >> 24), (uint8_t)(roc >> 16),
+	    (uint8_t)(roc >> 8), (uint8_t)roc };
+
+	hmac_sha1_update(&c->hmac, (size_t)len, p);
+	hmac_sha1_update(&c->hmac, 4, r);
+	hmac_sha1_digest(&c->hmac, 10, tag);
+}
+
+static void nsrtp_protect(struct nsrtp *c, uint8_t *p, int *len)
+{
+	uint16_t seq = (uint16_t)(p[2] << 8 | p[3]);
+
+	if (c->started && seq < c->s_l && c->s_l - seq > 32768)
+		c->roc++;				/* wrapped */
+	c->started = 1;
+	c->s_l = seq;
+	nsrtp_crypt(c, p, *len, c->roc);
+	nsrtp_tag(c, p, *len, c->roc, p + *len);
+	*len += 10;
+}
+
+/* RFC 3711 3.3.1 and Appendix A: 0, or -1 when authentication fails. */
+static int nsrtp_unprotect(struct nsrtp *c, uint8_t *p, int *len)
+{
+	uint16_t seq = (uint16_t)(p[2] << 8 | p[3]);
+	uint32_t v = c->roc;
+	uint8_t tag[10];
+
+	if (*len < RTP_HDR + 10)
+		return -1;
+	if (c->started) {
+		if (c->s_l < 32768) {
+			if (seq - c->s_l > 32768)
+				v = c->roc - 1;
+		} else if (c->s_l - 32768 > seq) {
+			v = c->roc + 1;
+		}
+	}
+	nsrtp_tag(c, p, *len - 10, v, tag);
+	if (memcmp(tag, p + *len - 10, 10) != 0)
+		return -1;
+	*len -= 10;
+	nsrtp_crypt(c, p, *len, v);
+	if (!c->started || v == c->roc + 1 ||
+	    (v == c->roc && (uint16_t)(seq - c->s_l) < 32768)) {
+		c->roc = v;
+		c->s_l = seq;
+	}
+	c->started = 1;
+	return 0;
+}
 
 enum { D_IN2OUT, D_OUT2IN };
 static const uint32_t ssrc_tag[2] = { 0x10000000u, 0x20000000u };
@@ -85,11 +204,13 @@ struct call {
 	struct sockaddr_in dst[2];	/* where direction d is sent */
 	int64_t sent_at[2][RING];	/* by sequence number: just before sendmmsg */
 	int secure;
-	struct sg_srtp tx, rx;	/* peer side: protect / unprotect */
+	struct sg_srtp tx, rx;	/* peer side: protect / unprotect (libsrtp2) */
+	struct nsrtp ntx, nrx;	/* the same with nettle */
 	uint16_t seq[2];
 	uint32_t ts[2];
 };
 
+static int use_nettle = 1;	/* the generator's SRTP: nettle or libsrtp2 */
 static struct call *calls;
 static int ncalls;
 /* fd[d] sends direction d; fd[!d] receives it. fd[0] is the phone's. */
@@ -206,7 +327,8 @@ static void rx_one(int s, uint8_t *p, int len, int64_t kts)
 	}
 	c = &calls[idx];
 	if (dir == D_IN2OUT && c->secure && !R.direct &&
-	    sg_srtp_unprotect(&c->rx, p, &len) < 0) {
+	    (use_nettle ? nsrtp_unprotect(&c->nrx, p, &len) :
+	    sg_srtp_unprotect(&c->rx, p, &len)) < 0) {
 		R.bad++;
 		return;
 	}
@@ -324,9 +446,12 @@ static void build(struct call *c, uint32_t idx, int d, uint8_t *p, int *len)
 	t = now_ns(CLOCK_REALTIME);
 	memcpy(p + RTP_HDR, &t, 8);
 	c->sent_at[d][seq % RING] = 0;	/* set by tx_flush */
-	if (d == D_OUT2IN && c->secure && !R.direct &&
-	    sg_srtp_protect(&c->tx, p, len) < 0)
-		R.txfail++;
+	if (d == D_OUT2IN && c->secure && !R.direct) {
+		if (use_nettle)
+			nsrtp_protect(&c->ntx, p, len);
+		else if (sg_srtp_protect(&c->tx, p, len) < 0)
+			R.txfail++;
+	}
 }
 
 static struct call *tx_call[2][BATCH];
@@ -497,13 +622,15 @@ static void do_run(int n, double pps, double secs, int pid, int direct)
 	t0 = now_ns(CLOCK_MONOTONIC);
 	t_end = t0 + (int64_t)(secs * 1e9);
 	/*
-	 * Every TICK_NS: send what is due by the schedule (packet k at
-	 * t0 + k / rate; call (k / 2) % n, direction k % 2: each stream every
-	 * 1 / pps seconds, the calls evenly spread), read what arrived, sleep.
+	 * Send what is due by the schedule (packet k at t0 + k / rate; call
+	 * (k / 2) % n, direction k % 2: each stream every 1 / pps seconds, the
+	 * calls evenly spread), read what arrived, and again: no sleeping (a
+	 * sleep and its wakeup cost more than the packets in a VM), but a
+	 * sched_yield() when there is nothing to do.
 	 */
-	for (int64_t tick = t0;;) {
+	for (;;) {
 		int64_t due;
-		int nb[2] = { 0, 0 };
+		int nb[2] = { 0, 0 }, got;
 
 		now = now_ns(CLOCK_MONOTONIC);
 		due = (int64_t)((double)(now - t0) * rate / 1e9) + 1;
@@ -546,17 +673,11 @@ static void do_run(int n, double pps, double secs, int pid, int direct)
 			if (lag > R.lag_max)
 				R.lag_max = lag;
 		}
-		rx_all();
+		got = rx_all();
 		if (k >= total)
 			break;
-		tick += TICK_NS;
-		if (tick > now) {
-			struct timespec ts = { tick / 1000000000LL, tick % 1000000000LL };
-
-			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-		} else {
-			tick = now;	/* late: no catching up on ticks */
-		}
+		if (got == 0 && k >= due)
+			sched_yield();	/* nothing to do: others on this CPU may run */
 	}
 	/* Stragglers: until everything is in or DRAIN_NS passed. */
 	last_rx = now_ns(CLOCK_MONOTONIC);
@@ -628,9 +749,7 @@ struct floor_ctx {
 	int npre, next;
 	uint16_t seq;
 	uint8_t key[30];
-	struct aes128_ctx aes;
-	struct hmac_sha1_ctx hmac;
-	uint32_t roc;
+	struct nsrtp ntx;
 };
 
 static void mk_plain(uint8_t *p, uint16_t seq)
@@ -677,35 +796,55 @@ static void f_unprotect(void *a)
 		abort();
 }
 
-/*
- * The same work as AES_CM_128_HMAC_SHA1_80 protect without libsrtp: AES-128
- * counter mode over the payload, HMAC-SHA1 over header + payload + ROC,
- * 80-bit tag, with nettle (the library GnuTLS uses; AES-NI and SHA-NI when
- * the CPU has them). The session keys are fixed here (no key derivation):
- * this is the cost of the cryptography alone.
- */
+/* The same protect with nettle (nsrtp above): the cryptography alone. */
 static void f_nettle(void *a)
 {
 	struct floor_ctx *f = a;
-	uint8_t iv[16] = { 0 }, roc[4];
+	int len = PKT_LEN;
 
-	mk_plain(f->pkt, f->seq);
-	memcpy(iv + 4, f->pkt + 8, 4);	/* SSRC */
-	iv[12] = (uint8_t)(f->roc >> 8);
-	iv[13] = (uint8_t)f->roc;
-	iv[10] = (uint8_t)(f->seq >> 8);
-	iv[11] = (uint8_t)f->seq;
-	for (int i = 0; i < 14; i++)
-		iv[i] ^= f->key[16 + (i % 14)];
-	f->seq++;
-	ctr_crypt(&f->aes, (nettle_cipher_func *)aes128_encrypt, 16, iv,
-	    PKT_LEN - RTP_HDR, f->pkt + RTP_HDR, f->pkt + RTP_HDR);
-	roc[0] = roc[1] = 0;
-	roc[2] = (uint8_t)(f->roc >> 8);
-	roc[3] = (uint8_t)f->roc;
-	hmac_sha1_update(&f->hmac, PKT_LEN, f->pkt);
-	hmac_sha1_update(&f->hmac, 4, roc);
-	hmac_sha1_digest(&f->hmac, 10, f->pkt + PKT_LEN);
+	mk_plain(f->pkt, f->seq++);
+	nsrtp_protect(&f->ntx, f->pkt, &len);
+}
+
+/*
+ * nsrtp against libsrtp2, both ways, across a sequence wrap: 0 when the
+ * packets are byte for byte the same and each side reads the other's.
+ */
+static int selftest(void)
+{
+	struct sg_srtp tx, rx;
+	struct nsrtp ntx, nrx;
+	uint8_t key[30], a[SLOT], b[SLOT];
+	int rc = 0;
+
+	for (int i = 0; i < 30; i++)
+		key[i] = (uint8_t)(i * 7 + 3);
+	if (sg_srtp_init(&tx, SG_SRTP_AES_CM_128_HMAC_SHA1_80, key, 30, true) < 0 ||
+	    sg_srtp_init(&rx, SG_SRTP_AES_CM_128_HMAC_SHA1_80, key, 30, false) < 0)
+		return -1;
+	nsrtp_init(&ntx, key);
+	nsrtp_init(&nrx, key);
+	for (int i = 0; i < 300 && rc == 0; i++) {
+		uint16_t seq = (uint16_t)(65400 + i);	/* wraps at i = 136 */
+		int la = PKT_LEN, lb = PKT_LEN;
+
+		mk_plain(a, seq);
+		mk_plain(b, seq);
+		if (sg_srtp_protect(&tx, a, &la) < 0)
+			rc = -2;
+		nsrtp_protect(&ntx, b, &lb);
+		if (rc == 0 && (la != lb || memcmp(a, b, (size_t)la) != 0))
+			rc = -3;
+		if (rc == 0 && (nsrtp_unprotect(&nrx, a, &la) < 0 ||
+		    sg_srtp_unprotect(&rx, b, &lb) < 0))
+			rc = -4;
+		mk_plain(b + 256, seq);
+		if (rc == 0 && (la != PKT_LEN || memcmp(a, b + 256, PKT_LEN) != 0))
+			rc = -5;
+	}
+	sg_srtp_close(&tx);
+	sg_srtp_close(&rx);
+	return rc;
 }
 
 static int do_floor(double secs)
@@ -748,13 +887,13 @@ static int do_floor(double secs)
 	f.next = f.npre;
 	p = bench_loop_ns(dur, &n1, f_protect, &f);
 	u = bench_loop_ns(dur, &n2, f_unprotect, &f);
-	aes128_set_encrypt_key(&f.aes, f.key);
-	hmac_sha1_set_key(&f.hmac, 20, f.key + 10);
+	nsrtp_init(&f.ntx, f.key);
 	f.seq = 0;
 	nt = bench_loop_ns(dur, &n3, f_nettle, &f);
 	printf("ok protect_ns=%.1f protect_n=%" PRId64 " unprotect_ns=%.1f "
-	    "unprotect_n=%" PRId64 " nettle_ns=%.1f nettle_n=%" PRId64 "\n",
-	    p, n1, u, n2, nt, n3);
+	    "unprotect_n=%" PRId64 " nettle_ns=%.1f nettle_n=%" PRId64
+	    " selftest=%s\n", p, n1, u, n2, nt, n3,
+	    selftest() == 0 ? "ok" : "FAILED");
 	return 0;
 }
 
@@ -770,12 +909,21 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL);
 	if (argc >= 3 && strcmp(argv[1], "floor") == 0)
 		return do_floor(atof(argv[2]));
-	if (argc != 2 || strcmp(argv[1], "drive") != 0) {
-		fprintf(stderr, "usage: rtpload drive | rtpload floor SECS\n");
+	if (argc < 2 || argc > 3 || strcmp(argv[1], "drive") != 0 ||
+	    (argc == 3 && strcmp(argv[2], "nettle") != 0 &&
+	    strcmp(argv[2], "libsrtp") != 0)) {
+		fprintf(stderr, "usage: rtpload drive [nettle|libsrtp] | "
+		    "rtpload floor SECS\n");
 		return 2;
 	}
+	use_nettle = argc == 2 || strcmp(argv[2], "nettle") == 0;
 	if (sg_srtp_global_init() < 0)
 		return 1;
+	if (use_nettle && selftest() != 0) {
+		fprintf(stderr, "rtpload: nettle SRTP differs from libsrtp2 "
+		    "(selftest %d)\n", selftest());
+		return 1;
+	}
 	calls = calloc(MAX_CALLS, sizeof(*calls));
 	R.hist = calloc(HIST_BINS, sizeof(uint32_t));
 	if (calls == NULL || R.hist == NULL)
@@ -819,12 +967,18 @@ int main(int argc, char **argv)
 			if (parse_addr(a[4], &c->dst[D_IN2OUT]) < 0 ||
 			    parse_addr(a[5], &c->dst[D_OUT2IN]) < 0 ||
 			    (strcmp(a[1], "plain") != 0 && (suite < 0 ||
-			    sg_srtp_init(&c->rx, suite, gk, (size_t)gl, false) < 0 ||
-			    sg_srtp_init(&c->tx, suite, pk, (size_t)pl, true) < 0))) {
+			    (use_nettle ? (suite != SG_SRTP_AES_CM_128_HMAC_SHA1_80 ||
+			    gl != 30 || pl != 30) :
+			    (sg_srtp_init(&c->rx, suite, gk, (size_t)gl, false) < 0 ||
+			    sg_srtp_init(&c->tx, suite, pk, (size_t)pl, true) < 0))))) {
 				printf("error call %d: bad suite, key or address\n", ncalls);
 				continue;
 			}
 			c->secure = suite >= 0;
+			if (c->secure && use_nettle) {
+				nsrtp_init(&c->nrx, gk);
+				nsrtp_init(&c->ntx, pk);
+			}
 			ncalls++;
 			printf("ok calls=%d\n", ncalls);
 		} else if (strcmp(a[0], "run") == 0 && n >= 5) {

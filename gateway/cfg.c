@@ -292,6 +292,9 @@ static const char *parse_endpoint(const char *s, struct sg_cfg_endpoint *ep)
 		return "unknown transport (use udp:, tcp: or tls:)";
 	memset(ep, 0, sizeof(*ep));
 	ep->kind = (enum sg_xport_kind)k;
+	/* RFC 3263 §4.2: a port written out means no NAPTR/SRV lookup. */
+	ep->port_given = colon[1] == '[' ? strstr(colon + 1, "]:") != NULL :
+	    strchr(colon + 1, ':') != NULL;
 	return parse_hostport(colon + 1, ep->host, sizeof(ep->host), &ep->port,
 			      ep->kind == SG_XPORT_TLS ? 5061 : 5060);
 }

@@ -29,6 +29,7 @@ struct sg_cfg_endpoint {
 	enum sg_xport_kind kind;
 	char host[256];		/* literal address or DNS name, no brackets */
 	uint16_t port;		/* default 5060, or 5061 for tls */
+	bool port_given;	/* written out: no NAPTR/SRV (RFC 3263) */
 	unsigned line;		/* where it was configured */
 };
 

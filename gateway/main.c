@@ -118,6 +118,12 @@ static void on_tick(uv_timer_t *t)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+static void on_flush(uv_check_t *h)
+{
+	(void)h;
+	sg_xport_flush(&gw);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	unsigned i;
@@ -137,6 +143,12 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	sg_ctl_stop();
 	sg_metrics_stop();
+	sg_resolver_free(gw.resolver);
+	gw.resolver = NULL;
+	sg_xport_flush(&gw);
+	gw.flush_ready = false;
+	uv_check_stop(&gw.flush);
+	uv_close((uv_handle_t *)&gw.flush, NULL);
 	uv_timer_stop(&gw.tick);
 	uv_close((uv_handle_t *)&gw.tick, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
@@ -219,6 +231,8 @@ int main(int argc, char **argv)
 	gw.cfg = cfg;
 	if (load_token_key(cfg) < 0)
 		fatalx("cannot set up the flow-token key");
+	if (sg_resolver_new(gw.loop, NULL, &gw.resolver) < 0)
+		fatalx("cannot set up the DNS resolver (c-ares)");
 	if ((gw.svc = calloc(cfg->nservices + 1, sizeof(*gw.svc))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < cfg->nservices; i++) {
@@ -236,6 +250,9 @@ int main(int argc, char **argv)
 	if (cfg->metrics[0] && sg_metrics_start(&gw, cfg->metrics) < 0)
 		fatalx("cannot listen for metrics on %s", cfg->metrics);
 	drop_privileges(cfg);
+	uv_check_init(gw.loop, &gw.flush);
+	uv_check_start(&gw.flush, on_flush);
+	gw.flush_ready = true;
 	uv_timer_init(gw.loop, &gw.tick);
 	uv_timer_start(&gw.tick, on_tick, 0, 1000);
 	uv_signal_init(gw.loop, &sig_int);

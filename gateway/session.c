@@ -122,6 +122,14 @@ static int side_addr(struct sg_sessions *ss, int side, const char *cfgaddr,
 	const char *host = svc->adv_host[side];
 
 	/* Bind to the address SIP uses on that side when it is literal. */
+	if (host[0] == '\0' && cfgaddr[0] == '\0' &&
+	    svc->cname[side].by_name) {
+		/* Known once the connect name is resolved: see sdp_addr(). */
+		sg_addr_parse("0.0.0.0", 0, &bind);
+		ss->media.addr[side] = bind;
+		ss->sdp_addr[side][0] = '\0';
+		return 0;
+	}
 	if (sg_addr_parse(host, 0, &bind) < 0) {
 		if (cfgaddr[0] == '\0' || sg_addr_parse(cfgaddr, 0, &bind) < 0) {
 			fprintf(errf, "%s: media on the %s needs an address:"
@@ -493,6 +501,23 @@ static bool choose_crypto(struct sg_sessions *ss, const struct sg_sdp_media *md,
 	return false;
 }
 
+/*
+ * The address SDP shows on a side. It may only be known after the connect
+ * name was resolved (the local address toward it): take it then.
+ */
+static const char *sdp_addr(struct sg_sessions *ss, int side)
+{
+	struct sockaddr_storage a;
+
+	if (ss->sdp_addr[side][0] == '\0' &&
+	    sg_addr_parse(ss->svc->adv_host[side], 0, &a) == 0) {
+		snprintf(ss->sdp_addr[side], sizeof(ss->sdp_addr[side]),
+		    "%.63s", ss->svc->adv_host[side]);
+		ss->sdp_v6[side] = a.ss_family == AF_INET6;
+	}
+	return ss->sdp_addr[side][0] ? ss->sdp_addr[side] : NULL;
+}
+
 /* Offer/answer. */
 
 /*
@@ -507,7 +532,10 @@ static int do_offer(struct sg_call *c, struct sg_session_msg *sm,
 	int to = sm->from == SG_SIDE_INSIDE ? SG_MEDIA_OUTSIDE : SG_MEDIA_INSIDE;
 	unsigned i, k;
 
-	rw->addr = ss->sdp_addr[to];
+	if ((rw->addr = sdp_addr(ss, to)) == NULL) {
+		sm->why = "the media address of that side is not known yet";
+		return 503;
+	}
 	rw->addr_v6 = ss->sdp_v6[to];
 	rw->nmedia = sdp->nmedia;
 	for (i = 0; i < sdp->nmedia; i++) {
@@ -616,7 +644,10 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 	bool any_secure = false, any_plain = false;
 	unsigned i, k;
 
-	rw->addr = ss->sdp_addr[to];
+	if ((rw->addr = sdp_addr(ss, to)) == NULL) {
+		sm->why = "the media address of that side is not known yet";
+		return 503;
+	}
 	rw->addr_v6 = ss->sdp_v6[to];
 	rw->nmedia = sdp->nmedia;
 	for (i = 0; i < sdp->nmedia; i++) {

@@ -9,7 +9,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +22,13 @@
 #define SG_MAX_STREAM_BUF (SG_SIP_MAX_MSG + 4096)
 #define SG_LINK_BACKOFF_MAX 30
 
-static char rx_buf[SG_SIP_MAX_MSG + 1];	/* one loop: alloc_cb then read_cb */
+/*
+ * One receive buffer for the loop: libuv calls alloc_cb then read_cb (for
+ * UDP: once per datagram of a recvmmsg batch, each in its own 64 KiB
+ * chunk) on the loop thread, and every message is handled before the next.
+ */
+#define SIP_BATCH 8
+static char rx_buf[SIP_BATCH * 65536] __attribute__((aligned(64)));
 
 static void conn_close(struct sg_conn *c, const char *why);
 static int conn_write_raw(struct sg_conn *c, const char *p, size_t len);
@@ -34,6 +39,8 @@ static struct sg_conn *conn_connect(struct sg_svc *svc, enum sg_side side,
 				    enum sg_xport_kind kind,
 				    const struct sockaddr *to);
 static void raw_ready(struct sg_conn *c);
+static void connect_failover(struct sg_svc *svc);
+static int connect_resolve(struct sg_svc *svc, int side);
 
 static uint64_t now_ms(struct sg_svc *svc)
 {
@@ -155,7 +162,7 @@ static void udp_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	(void)h;
 	(void)hint;
 	buf->base = rx_buf;
-	buf->len = SG_SIP_MAX_MSG;
+	buf->len = sizeof(rx_buf);	/* recvmmsg: up to SIP_BATCH datagrams */
 }
 
 static bool is_only_whitespace(const char *p, size_t n)
@@ -375,6 +382,16 @@ static void conn_close(struct sg_conn *c, const char *why)
 		svc->st.tls_active--;
 	if (c->connected && c->kind == SG_XPORT_TCP && svc->st.tcp_active > 0)
 		svc->st.tcp_active--;
+	if (c->corked) {
+		struct sg_conn **pp = &svc->gw->dirty;
+
+		while (*pp && *pp != c)
+			pp = &(*pp)->next_dirty;
+		if (*pp)
+			*pp = c->next_dirty;
+		c->corked = false;
+		gnutls_record_uncork(c->tls, 0);	/* what was written */
+	}
 	if (c->tls && c->ready) {
 		if (c->outbound && c->resume_saved)
 			sg_tls_save_resume(c->tlsp.ctx, c->tls);
@@ -382,12 +399,19 @@ static void conn_close(struct sg_conn *c, const char *why)
 	}
 	if (svc->link == c) {
 		svc->link = NULL;
+		if (!c->ready) {
+			connect_failover(svc);
+			if (svc->cname[SG_SIDE_OUTSIDE].by_name &&
+			    svc->link_next_try_ms == 0)
+				goto unlinked;
+		}
 		/* Re-establish at once the first time, then back off. */
 		svc->link_next_try_ms = now_ms(svc) +
 		    (uint64_t)svc->link_backoff_s * 1000;
 		svc->link_backoff_s = svc->link_backoff_s ?
 		    SG_MIN(svc->link_backoff_s * 2, SG_LINK_BACKOFF_MAX) : 1;
 	}
+unlinked:
 	conn_unlink(svc, c);
 	if (c->partner) {
 		struct sg_conn *pt = c->partner;
@@ -411,7 +435,7 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	(void)h;
 	(void)hint;
 	buf->base = rx_buf;
-	buf->len = sizeof(rx_buf);
+	buf->len = 65536;
 }
 
 /*
@@ -738,6 +762,17 @@ static int conn_write_raw(struct sg_conn *c, const char *p, size_t len)
 		return sock_write(c, p, len);
 	if (!c->ready)
 		return -ENOTCONN;
+	/*
+	 * Cork: what this loop iteration writes to a connection leaves as
+	 * few TLS records and one write() in sg_xport_flush(), run by the
+	 * loop's check phase, instead of a syscall per message.
+	 */
+	if (!c->corked && c->svc->gw->flush_ready) {
+		gnutls_record_cork(c->tls);
+		c->corked = true;
+		c->next_dirty = c->svc->gw->dirty;
+		c->svc->gw->dirty = c;
+	}
 	while (len > 0) {
 		n = gnutls_record_send(c->tls, p, len);
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
@@ -748,6 +783,35 @@ static int conn_write_raw(struct sg_conn *c, const char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* Write what a corked connection holds. */
+static void conn_uncork(struct sg_conn *c)
+{
+	int r;
+
+	if (!c->corked)
+		return;
+	c->corked = false;
+	do {
+		r = gnutls_record_uncork(c->tls, 0);
+	} while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	if (r < 0 && !c->closing) {
+		c->svc->st.send_fail++;
+		conn_close(c, "write failed");
+	}
+}
+
+/* The loop's check phase: flush every connection corked since. */
+void sg_xport_flush(struct sg_gw *gw)
+{
+	struct sg_conn *c;
+
+	while ((c = gw->dirty) != NULL) {
+		gw->dirty = c->next_dirty;
+		c->next_dirty = NULL;
+		conn_uncork(c);
+	}
 }
 
 static int conn_queue(struct sg_conn *c, const char *p, size_t len)
@@ -1063,26 +1127,114 @@ int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
 
 /* Listeners and start-up. */
 
-static int resolve(const struct sg_cfg_endpoint *ep,
-		   struct sockaddr_storage *out)
+static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
+		     enum sg_side side, const struct sockaddr_storage *addr);
+static void route_source(const struct sockaddr_storage *dst, char *host,
+			 size_t len);
+
+/* Point the side's next hop at target cur of its RFC 3263 list. */
+static void connect_use(struct sg_svc *svc, int side)
 {
-	struct addrinfo hints, *res = NULL;
-	char port[8];
+	struct sg_connect_name *cn = &svc->cname[side];
+	struct sockaddr_storage any;
+
+	svc->connect_addr[side] = cn->t[cn->cur].addr;
+	if (svc->adv_host[side][0] == '\0')
+		route_source(&svc->connect_addr[side], svc->adv_host[side],
+		    sizeof(svc->adv_host[side]));
+	/* A UDP next hop is reached from a socket of ours. */
+	if (svc->connect_kind[side] == SG_XPORT_UDP &&
+	    udp_sock_for(svc, svc->connect_addr[side].ss_family) == NULL) {
+		sg_addr_parse(svc->connect_addr[side].ss_family == AF_INET6 ?
+		    "::" : "0.0.0.0", 0, &any);
+		if (sock_open(svc, SG_XPORT_UDP, side, &any) == 0 &&
+		    svc->adv_port[side] == 0)
+			svc->adv_port[side] = sg_addr_port((const struct sockaddr *)
+			    &svc->socks[svc->nsocks - 1].addr);
+	}
+}
+
+static void connect_on_resolved(void *arg, int status,
+				const struct sg_target *t, unsigned n)
+{
+	struct sg_connect_name *cn = arg;
+	struct sg_svc *svc = cn->svc;
+	const struct sg_cfg_endpoint *ep = NULL;
+	char a[64];
+	unsigned i;
+
+	cn->resolving = false;
+	for (i = 0; i < svc->cfg->nconnect; i++)
+		if ((svc->cfg->connect[i].kind == SG_XPORT_TLS) ==
+		    (cn->side == SG_SIDE_OUTSIDE))
+			ep = &svc->cfg->connect[i];
+	if (status < 0 || n == 0) {
+		log_warnx("%s: connect %s: cannot resolve (%s): trying again in"
+		    " 10 s", svc->cfg->name, ep ? ep->host : "?",
+		    strerror(-status));
+		cn->retry_ms = uv_now(svc->gw->loop) + 10000;
+		return;
+	}
+	cn->n = SG_MIN(n, SG_RESOLVE_MAX_TARGETS);
+	memcpy(cn->t, t, cn->n * sizeof(*t));
+	cn->cur = 0;
+	for (i = 0; i < cn->n; i++)
+		log_info("%s: connect %s: target %u of %u: %s (%s)",
+		    svc->cfg->name, ep ? ep->host : "?", i + 1, cn->n,
+		    sg_addr_str((const struct sockaddr *)&cn->t[i].addr, a,
+		    sizeof(a)), cn->t[i].target);
+	connect_use(svc, cn->side);
+	if (cn->side == SG_SIDE_OUTSIDE && svc->link == NULL)
+		svc->link_next_try_ms = 0;
+}
+
+/* Start (or restart) the RFC 3263 resolution of a side's connect. */
+static int connect_resolve(struct sg_svc *svc, int side)
+{
+	struct sg_connect_name *cn = &svc->cname[side];
+	const struct sg_cfg_endpoint *ep = NULL;
+	unsigned i;
 	int rc;
 
-	if (sg_addr_parse(ep->host, ep->port, out) == 0)
-		return 0;
-	/* Names: RFC 3263 resolution through c-ares is issue #4's work;
-	 * until then the system resolver picks the first address. */
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", ep->port);
-	if ((rc = getaddrinfo(ep->host, port, &hints, &res)) != 0)
-		return -EHOSTUNREACH;
-	memset(out, 0, sizeof(*out));
-	memcpy(out, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
+	for (i = 0; i < svc->cfg->nconnect; i++)
+		if ((svc->cfg->connect[i].kind == SG_XPORT_TLS) ==
+		    (side == SG_SIDE_OUTSIDE))
+			ep = &svc->cfg->connect[i];
+	if (ep == NULL || svc->gw->resolver == NULL)
+		return -EINVAL;
+	rc = sg_resolve(svc->gw->resolver, ep->host, ep->port_given ?
+	    ep->port : 0, ep->kind, connect_on_resolved, cn);
+	if (rc < 0) {
+		log_warnx("%s: connect %s: %s", svc->cfg->name, ep->host,
+		    strerror(-rc));
+		return rc;
+	}
+	cn->resolving = true;
 	return 0;
+}
+
+/*
+ * The link to the current target failed before it was up: move to the
+ * next target of the list (RFC 3263 §4.3 failover); after the last, look
+ * the name up again.
+ */
+static void connect_failover(struct sg_svc *svc)
+{
+	struct sg_connect_name *cn = &svc->cname[SG_SIDE_OUTSIDE];
+
+	if (!cn->by_name || cn->n == 0)
+		return;
+	if (cn->cur + 1 < cn->n) {
+		cn->cur++;
+		connect_use(svc, SG_SIDE_OUTSIDE);
+		svc->link_next_try_ms = 0;	/* the next one, at once */
+		svc->link_backoff_s = 0;
+		return;
+	}
+	cn->cur = 0;
+	cn->n = 0;			/* all failed: ask the DNS again */
+	if (!cn->resolving)
+		connect_resolve(svc, SG_SIDE_OUTSIDE);
 }
 
 static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
@@ -1101,7 +1253,8 @@ static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
 	sk->side = side;
 	sk->addr = *addr;
 	if (kind == SG_XPORT_UDP) {
-		if ((rc = uv_udp_init(svc->gw->loop, &sk->h.udp)) < 0)
+		if ((rc = uv_udp_init_ex(svc->gw->loop, &sk->h.udp,
+		    AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
 			return rc;
 		rc = uv_udp_bind(&sk->h.udp, (const struct sockaddr *)addr,
 		    UV_UDP_REUSEADDR);
@@ -1187,8 +1340,8 @@ int sg_xport_start(struct sg_svc *svc)
 		enum sg_side side = ep->kind == SG_XPORT_TLS ?
 		    SG_SIDE_OUTSIDE : SG_SIDE_INSIDE;
 
-		if ((rc = resolve(ep, &a)) < 0) {
-			log_warnx("%s: accept %s: cannot resolve", cfg->name,
+		if ((rc = sg_addr_parse(ep->host, ep->port, &a)) < 0) {
+			log_warnx("%s: accept %s: not an address", cfg->name,
 			    ep->host);
 			return rc;
 		}
@@ -1206,13 +1359,18 @@ int sg_xport_start(struct sg_svc *svc)
 		enum sg_side side = ep->kind == SG_XPORT_TLS ?
 		    SG_SIDE_OUTSIDE : SG_SIDE_INSIDE;
 
-		if ((rc = resolve(ep, &svc->connect_addr[side])) < 0) {
-			log_warnx("%s: connect %s: cannot resolve", cfg->name,
-			    ep->host);
-			return rc;
-		}
 		svc->has_connect[side] = true;
 		svc->connect_kind[side] = ep->kind;
+		if (sg_addr_parse(ep->host, ep->port,
+		    &svc->connect_addr[side]) < 0) {
+			/* A name: RFC 3263, asynchronously (c-ares). */
+			svc->cname[side].svc = svc;
+			svc->cname[side].side = side;
+			svc->cname[side].by_name = true;
+			if ((rc = connect_resolve(svc, side)) < 0)
+				return rc;
+			continue;
+		}
 		if (svc->adv_host[side][0] == '\0')
 			route_source(&svc->connect_addr[side],
 			    svc->adv_host[side], sizeof(svc->adv_host[side]));
@@ -1244,7 +1402,17 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 
 	if (cfg->protocol == SG_PROTO_RAW)
 		return;		/* no persistent link, no CRLF in a byte stream */
-	if (svc->has_connect[SG_SIDE_OUTSIDE] && svc->link == NULL &&
+	for (int side = 0; side < 2; side++) {
+		struct sg_connect_name *cn = &svc->cname[side];
+
+		if (cn->by_name && cn->n == 0 && !cn->resolving &&
+		    now >= cn->retry_ms)
+			connect_resolve(svc, side);
+	}
+	if (svc->cname[SG_SIDE_OUTSIDE].by_name &&
+	    svc->cname[SG_SIDE_OUTSIDE].n == 0)
+		;	/* no address yet */
+	else if (svc->has_connect[SG_SIDE_OUTSIDE] && svc->link == NULL &&
 	    now >= svc->link_next_try_ms) {
 		svc->link = conn_connect(svc, SG_SIDE_OUTSIDE, SG_XPORT_TLS,
 		    (const struct sockaddr *)&svc->connect_addr[1]);
@@ -1275,6 +1443,11 @@ static void sock_on_close(uv_handle_t *h)
 void sg_xport_stop(struct sg_svc *svc)
 {
 	unsigned i;
+
+	for (i = 0; i < 2; i++)
+		if (svc->cname[i].resolving && svc->gw->resolver)
+			sg_resolve_cancel(svc->gw->resolver, connect_on_resolved,
+			    &svc->cname[i]);
 
 	while (svc->conns)
 		conn_close(svc->conns, "shutting down");

@@ -14,6 +14,7 @@
 
 #include "cfg.h"
 #include "tls.h"
+#include "resolve.h"
 #include "token.h"
 
 struct sg_gw;
@@ -74,6 +75,8 @@ struct sg_conn {
 	bool closing;
 	bool is_connect_target;		/* the service's persistent link */
 	bool resume_saved;		/* client: session kept for resumption */
+	bool corked;			/* TLS writes held until the flush */
+	struct sg_conn *next_dirty;	/* gw->dirty */
 	/* protocol = raw: bytes go to the partner connection (stunnel). */
 	bool raw;
 	bool paused;			/* reading stopped: partner is full */
@@ -121,6 +124,16 @@ struct sg_svc {
 	enum sg_xport_kind connect_kind[2];
 	struct sockaddr_storage connect_addr[2];
 	struct sg_conn *link;		/* persistent TLS connect target */
+	/* A connect by name: RFC 3263 targets, tried in order (failover). */
+	struct sg_connect_name {
+		struct sg_svc *svc;
+		int side;
+		bool by_name;
+		bool resolving;
+		uint64_t retry_ms;	/* resolve again from then on */
+		unsigned n, cur;
+		struct sg_target t[SG_RESOLVE_MAX_TARGETS];
+	} cname[2];
 	unsigned link_backoff_s;
 	uint64_t link_next_try_ms;
 	/* What we write into Via / Record-Route / Contact, per side. */
@@ -145,6 +158,10 @@ struct sg_gw {
 	struct sg_token_key token_key;
 	uv_timer_t tick;		/* 1 s: keep-alives, reconnects */
 	uint64_t started_ms;
+	struct sg_resolver *resolver;	/* c-ares on the loop (RFC 3263) */
+	uv_check_t flush;		/* writes out corked connections */
+	bool flush_ready;
+	struct sg_conn *dirty;		/* corked since the last flush */
 	uint64_t next_conn_id;
 };
 
@@ -171,6 +188,8 @@ void sg_xport_stop(struct sg_svc *svc);
 /* Send one whole message; copies buf. Returns 0 or a negative code. */
 int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
 		  const char *buf, size_t len);
+/* Write what connections hold corked (the loop's check phase). */
+void sg_xport_flush(struct sg_gw *gw);
 /* Once a second: keep-alives, idle checks and reconnects. */
 void sg_xport_tick(struct sg_svc *svc, uint64_t now_ms);
 /* Find a ready connection to addr (by peer or alias) on a side. */

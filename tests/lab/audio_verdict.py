@@ -40,8 +40,11 @@ usage:
           the capture (TLS and ICMP included), while the same search finds
           them in the LAN capture;
         gwa's counters (status after minus before) equal the captures:
-          rtp_in_inside, rtp_out_inside, srtp_out_outside, srtp_in_outside;
-          srtp_auth_fail and srtp_replay did not move.
+          rtp_in_inside, rtp_out_inside, srtp_out_outside, and
+          srtp_in_outside up to what the UA sent after the last packet gwa
+          relayed (it raced the hangup); srtp_replay did not move;
+          srtp_auth_fail + srtcp_plain_dropped only for the UA's own plain
+          RTCP.
   audio_verdict.py wan CAP --plain RAW|WAV [--plain ...] [--gw-wan IP]
                        [--ua IP]
       The whole run's WAN capture: the same datagram and leak checks
@@ -399,14 +402,29 @@ def check(a):
         want = {"rtp_in_inside": len(a_sent),
                 "rtp_out_inside": len(a_got),
                 "srtp_out_outside": len(to_ua),
-                "srtp_in_outside": sum(1 for d in from_ua
-                                       if not d["refused"]),
                 "srtp_replay": 0}
         print("  gwa's counters (this call) vs the captures: " + ", ".join(
             f"{k} {delta.get(k)}/{w}" for k, w in want.items()))
         for k, w in want.items():
             v.need(delta.get(k) == w, f"gwa {k} moved by {delta.get(k)}, "
                    f"the captures say {w}")
+        # What the UA sent after the last packet gwa relayed to A raced the
+        # hangup: gwa may have read it, or dropped it unread with the
+        # closing socket (no ICMP then).  Everything before was counted.
+        relayed = {(d["rtp.ssrc"], d["rtp.seq"], d["rtp.timestamp"])
+                   for d in a_got_rtp}
+        last = max((i for i, d in enumerate(from_ua)
+                    if (d["rtp.ssrc"], d["rtp.seq"], d["rtp.timestamp"])
+                    in relayed), default=-1)
+        n = sum(1 for d in from_ua if not d["refused"])
+        tail = sum(1 for d in from_ua[last + 1:] if not d["refused"])
+        got = delta.get("srtp_in_outside")
+        print(f"  srtp_in_outside {got}: the UA sent {n} datagrams to open "
+              f"ports, {tail} of them after the last one gwa relayed "
+              f"(want {n - tail}..{n})")
+        v.need(got is not None and n - tail <= got <= n,
+               f"gwa srtp_in_outside moved by {got}, the captures say "
+               f"{n - tail}..{n}")
         # Authentication failures: none on SRTP/SRTCP (the runs above are
         # complete); the only packets gwa may refuse are the UA's own plain
         # RTCP, which it must drop (srtcp_plain_dropped, or srtp_auth_fail

@@ -29,7 +29,6 @@
 # Started with -s (SIP trace into the log) and -v.
 
 LAB_BARESIP_CTRL=${LAB_BARESIP_CTRL:-4444}
-declare -A LAB_BARESIP_NS=()
 
 lab_baresip_conf() {
 	local name=$1 user=$2 addr=$3 proxy=$4 wav=$5 extra=${6:-}
@@ -78,7 +77,6 @@ EOC
 
 lab_baresip_start() {
 	local ns=$1 name=$2 i
-	LAB_BARESIP_NS[$name]=$ns
 	lab_start "$ns" "$name" baresip -f "$LAB_DIR/$name" -s -v
 	for i in $(seq 1 50); do
 		grep -q 'baresip is ready' "$LAB_DIR/$name.log" 2>/dev/null && break

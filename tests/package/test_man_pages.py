@@ -77,6 +77,15 @@ def main():
         wide = [ln for ln in text.splitlines() if len(ln) > 80]
         check(not wide, f"{page}: lines wider than 80 columns: {wide}")
 
+    # Both pages carry the project's version.
+    cml = open(os.path.join(SRC, "CMakeLists.txt")).read()
+    version = re.search(r"project\(sipsgate VERSION (\S+)", cml).group(1)
+    for page in PAGES:
+        th = re.search(r"^\.TH .*$", open(os.path.join(SRC, "docs", page))
+                       .read(), re.M).group(0)
+        check(f'"sipsgate {version}"' in th,
+              f"{page}: .TH names sipsgate {version}: {th}")
+
     # sipsgate(8): every option of the usage text, and the status command.
     src8 = unescape(open(os.path.join(SRC, "docs/sipsgate.8")).read())
     r = subprocess.run([SIPSGATE, "-h"], capture_output=True, text=True)

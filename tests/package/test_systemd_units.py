@@ -131,7 +131,8 @@ def main():
               f"[Service] {k}: sipsgate.service {a.get(k)}, "
               f"sipsgate@.service {b.get(k)}")
     check(b.get("RuntimeDirectory") == ["sipsgate-%i"] and
-          b.get("ExecStart") == ["/usr/sbin/sipsgate -c /etc/sipsgate/%i.conf"],
+          b.get("ExecStart") ==
+          ["/usr/sbin/sipsgate -c /etc/sipsgate/%i.conf"],
           f"the template's instance paths: {b.get('RuntimeDirectory')} "
           f"{b.get('ExecStart')}")
     check(a.get("Type") == ["notify"] and a.get("WatchdogSec") == ["30"] and
