@@ -567,12 +567,16 @@ def main():
     ap.add_argument("--pin-relay", default="0")
     ap.add_argument("--pin-load", default="1")
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--nice", type=int, default=0, help="nice value of the relay and rtpload")
     ap.add_argument("--all-steps", action="store_true", help="do not stop at a failing step")
     ap.add_argument("--perf", help="after stepping: perf record -g the relay into this file")
     ap.add_argument("--perf-calls", type=int, default=600)
     a = ap.parse_args()
     a.pin_relay = ["taskset", "-c", a.pin_relay] if a.pin_relay != "-" else []
     a.pin_load = ["taskset", "-c", a.pin_load] if a.pin_load != "-" else []
+    if a.nice:
+        a.pin_relay = ["nice", "-n", str(a.nice)] + a.pin_relay
+        a.pin_load = ["nice", "-n", str(a.nice)] + a.pin_load
     steps = [int(x) for x in a.steps.split()]
     res = open(a.results, "a")
 

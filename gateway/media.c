@@ -75,7 +75,7 @@ static inline bool srtcp_is_encrypted(const struct sg_srtp *rx,
 	int off = aead ? len - 4 : len - 10 - 4;
 
 	if (off < 8)
-		return true;		/* too short: unprotect rejects it */
+		return false;		/* no room for a trailer: plain RTCP */
 	return (p[off] & 0x80) != 0;
 }
 

@@ -6,6 +6,9 @@
  * verify = require; never logs key material.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <gnutls/crypto.h>
 #include <gnutls/abstract.h>
 #include <gnutls/x509.h>
@@ -31,7 +34,10 @@ static void fmt_time(time_t t, char *buf, size_t len)
  */
 int sg_tls_check_key_file(const char *path, FILE *errf)
 {
+	struct passwd *pw = getpwuid(geteuid());
+	const char *me = pw ? pw->pw_name : "root";
 	struct stat st;
+	int fd;
 
 	if (stat(path, &st) < 0) {
 		fprintf(errf, "key %s: cannot read: %s\n", path,
@@ -40,10 +46,20 @@ int sg_tls_check_key_file(const char *path, FILE *errf)
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		fprintf(errf, "key %s: readable by group or others (mode %04o);"
-		    " refusing to use it. Fix: chmod 600 %s && chown root:root"
-		    " %s\n", path, (unsigned)(st.st_mode & 07777), path, path);
+		    " refusing to use it. Fix: chmod 600 %s && chown %s %s\n",
+		    path, (unsigned)(st.st_mode & 07777), path, me, path);
 		return -EPERM;
 	}
+	/* Readable by the user we run as (after a privilege drop, too)? */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		fprintf(errf, "key %s: %s for user %s (owner uid %u). Fix:"
+		    " chown %s %s\n", path, strerror(e), me,
+		    (unsigned)st.st_uid, me, path);
+		return -e;
+	}
+	close(fd);
 	return 0;
 }
 
