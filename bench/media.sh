@@ -32,13 +32,19 @@
 #                       during the run does not change what is measured
 #   BENCH_STEP_SECS     seconds per step, 2..10 [5]
 #   BENCH_CALLS         calls per step (2 x BENCH_PPS x calls packets/s);
-#                       200 is always measured (the latency figure)
-#                       ["100 200 400 800 1000 1200 1600 2000 2400"]
+#                       200 (the latency figure) and 300 (the comparison
+#                       at one rate) are always among them
+#                       ["100 200 300 400 500 600 800 1000 1200 1600 2000"]
 #   BENCH_PPS           packets/s per call and direction, 10..100 [50]
 #   BENCH_IDLE_MAX      % of one CPU the rest of the machine may use during a
 #                       step before the step is run again (twice at most) [25]
-#   BENCH_PERF          1: perf record -g sipsgate at 600 calls after its
-#                       steps (needs linux-perf), 0: no [1 if perf works]
+#   BENCH_PERF          1: after the steps, one more run at 300 calls (or
+#                       the highest held step if lower) with perf stat on
+#                       the relay's system calls and perf record -g (needs
+#                       linux-perf), 0: no [1 if perf works]
+#   BENCH_NICE          nice value for the relays and rtpload, -20..0 [0]:
+#                       below 0 other jobs on the machine disturb less (and
+#                       are disturbed more)
 #   BENCH_RELAYS        which relays ["sipsgate rtpengine"]
 #   BENCH_KEEP=1        keep the run directory (logs, results) afterwards
 set -u
@@ -48,13 +54,15 @@ SRC_DIR=$(cd "$BENCH_DIR/.." && pwd)
 
 SIPSGATE=${SIPSGATE:-$SRC_DIR/build/sipsgate}
 STEP_SECS=${BENCH_STEP_SECS:-5}
-CALLS=${BENCH_CALLS:-100 200 400 800 1000 1200 1600 2000 2400}
+CALLS=${BENCH_CALLS:-100 200 300 400 500 600 800 1000 1200 1600 2000}
 PPS=${BENCH_PPS:-50}
 IDLE_MAX=${BENCH_IDLE_MAX:-25}
 RELAYS=${BENCH_RELAYS:-sipsgate rtpengine}
 # shellcheck disable=SC2034  # read by lab_cleanup (tests/lab/lib.sh)
 LAB_KEEP=${BENCH_KEEP:-0}
+NICE=${BENCH_NICE:-0}
 LAT_CALLS=200		# 2 x 50 x 200 = 20,000 packets/s
+CMP_CALLS=300		# every relay holds this: CPU per packet compared here
 FLOOR_CALLS=1000	# 100,000 packets/s: the target rate
 
 # Targets (the issue's numbers).
@@ -65,10 +73,11 @@ between() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 between "$STEP_SECS" 2 10 || die "BENCH_STEP_SECS must be 2..10"
 between "$PPS" 10 100 || die "BENCH_PPS must be 10..100"
 between "$IDLE_MAX" 1 200 || die "BENCH_IDLE_MAX must be 1..200"
+[[ $NICE =~ ^-?[0-9]+$ ]] && [ "$NICE" -ge -20 ] && [ "$NICE" -le 0 ] || die "BENCH_NICE must be -20..0"
 for c in $CALLS; do between "$c" 1 5000 || die "BENCH_CALLS: $c is not 1..5000"; done
 for r in $RELAYS; do case $r in sipsgate|rtpengine) ;; *) die "BENCH_RELAYS: $r?" ;; esac; done
-# 200 calls is the latency step: always there, in order.
-CALLS=$(printf '%s\n' $CALLS $LAT_CALLS | sort -nu | tr '\n' ' ')
+# 200 (latency) and 300 (comparison) calls: always there, in order.
+CALLS=$(printf '%s\n' $CALLS $LAT_CALLS $CMP_CALLS | sort -nu | tr '\n' ' ')
 [ "$(id -u)" = 0 ] || die "needs root (network namespace, taskset, SO_RCVBUFFORCE)"
 for t in cc python3 taskset ip; do
 	command -v $t >/dev/null || die "$t missing (apt-get install gcc python3 util-linux iproute2)"
@@ -121,14 +130,14 @@ mediactl() {	# RELAY [ARGS...] — one phase; the table goes to stdout
 		--dir "$LAB_DIR" --results "$RES" --rtpload "$LAB_DIR/rtpload" \
 		--udprelay "$LAB_DIR/udprelay" --sipsgate "$SIPSGATE" --certs "$LAB_CERTS" \
 		--pps "$PPS" --secs "$STEP_SECS" --idle-max "$IDLE_MAX" \
-		--pin-relay "$PIN_RELAY" --pin-load "$PIN_LOAD"
+		--pin-relay "$PIN_RELAY" --pin-load "$PIN_LOAD" --nice "$NICE"
 }
 
 section "sipsgate media benchmark"
 say "host: $NCPU CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
 say "sipsgate: $SG_REV (binary sha256 $SG_BIN_SUM...), rtpengine $(rtpengine --version 2>&1 | awk '{print $2; exit}'), libsrtp2 $(pkg-config --modversion libsrtp2 2>/dev/null || echo ?) (crypto: $(ldd /usr/lib/x86_64-linux-gnu/libsrtp2.so.1 2>/dev/null | grep -q libnss3 && echo NSS || echo own/OpenSSL)), nettle $(pkg-config --modversion nettle 2>/dev/null || echo ?)"
 say "run directory: $LAB_DIR"
-say "relay on CPU $PIN_RELAY, rtpload on CPU $PIN_LOAD; $PPS packets/s per call and direction, 172-byte RTP, ${STEP_SECS} s per step"
+say "relay on CPU $PIN_RELAY, rtpload on CPU $PIN_LOAD (nice $NICE); $PPS packets/s per call and direction, 172-byte RTP, ${STEP_SECS} s per step"
 LOAD0=$(busy_ticks); T_START=$(now)
 lab_ns_add media
 lab_certs
@@ -153,7 +162,9 @@ say "  RSS = relay VmRSS; gen% = rtpload's CPU (it never sleeps during a step); 
 say "  machine (not ours), % of one CPU; lagms = how far rtpload fell behind its schedule"
 mediactl direct --all-steps --steps "$LAT_CALLS"
 mediactl udprelay --pairs 1 --all-steps --steps "$LAT_CALLS $FLOOR_CALLS"
-mediactl udprelay --pairs 0 --all-steps --steps "$LAT_CALLS $FLOOR_CALLS"
+PROF=()
+[ "$BENCH_PERF" = 1 ] && PROF=(--profile-calls "$CMP_CALLS")
+mediactl udprelay --pairs 0 --all-steps --steps "$LAT_CALLS $CMP_CALLS $FLOOR_CALLS" "${PROF[@]}"
 
 # --- 1, 2. the relays -----------------------------------------------------------
 
@@ -162,44 +173,53 @@ for relay in $RELAYS; do
 		section "1. sipsgate: RTP (inside) <-> SRTP AES_CM_128_HMAC_SHA1_80 (outside), one gateway"
 		say "calls: INVITE from a Python phone (UDP, inside) -> sipsgate -> TLS -> a Python peer that answers"
 		say "the gateway's RTP/SAVP offer with its own key; then plain RTP phone <-> gateway <-> SRTP peer"
-		extra=()
-		[ "$BENCH_PERF" = 1 ] && extra=(--perf "$LAB_DIR/sipsgate.perf")
 	else
 		section "2. rtpengine: the same calls over its ng protocol (offer RTP/AVP -> RTP/SAVP, answer SAVP)"
 		say "rtpengine --table=-1 (userspace) --num-threads=1, pinned to CPU $PIN_RELAY with all its threads"
-		extra=()
 	fi
+	extra=()
+	[ "$BENCH_PERF" = 1 ] && extra=(--profile-calls "$CMP_CALLS" --perf "$LAB_DIR/$relay.perf")
 	mediactl $relay --steps "$CALLS" "${extra[@]}"
 done
 
-if [ "$BENCH_PERF" = 1 ] && [ -s "$LAB_DIR/sipsgate.perf" ]; then
-	section "where sipsgate spends its time (perf record -g, cpu-clock, at $(res perf sipsgate calls) calls)"
-	perf report -i "$LAB_DIR/sipsgate.perf" --no-children --sort dso,symbol --stdio 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -25 | sed 's/ *$//' | cut -c1-110
-	say "by library (self time):"
-	perf report -i "$LAB_DIR/sipsgate.perf" --no-children --sort dso --stdio 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -10 | sed 's/ *$//'
-	perf report -i "$LAB_DIR/sipsgate.perf" --children --sort symbol --stdio -g none 2>/dev/null |
-		grep -E '^ +[0-9.]+% +[0-9.]+%' | grep -E 'srtp_protect|srtp_unprotect|PK11_|uv__io_poll|uv__udp_recvmmsg|uv__udp_io|leg_on_recv|__x64_sys_recvmmsg|__x64_sys_sendmsg|__x64_sys_epoll_wait|sg_srtp|entry_SYSCALL' |
-		awk '{printf "  %-8s (with callees) %s\n", $1, $NF}' | head -14
-fi
+# perf_dso RELAY — self time by library, NSS's libraries summed
+perf_dso() {
+	perf report -i "$LAB_DIR/$1.perf" --no-children --sort dso --stdio -g none 2>/dev/null |
+		awk '/^ +[0-9.]+%/ { p = $1; sub("%", "", p); d = $2
+			if (d ~ /^lib(softokn3|freeblpriv3|freebl3|nss3|nspr4|plds4|plc4|nssutil3)\./) { nss += p; nd = nd " " d; next }
+			printf "    %6.2f%%  %s\n", p, d }
+			END { if (nss) printf "    %6.2f%%  NSS, libsrtp2'"'"'s crypto (%s )\n", nss, nd }' | sort -rn | head -10
+}
+for relay in $RELAYS; do
+	[ "$BENCH_PERF" = 1 ] && [ -s "$LAB_DIR/$relay.perf" ] || continue
+	section "where $relay spends its time (perf record -g, cpu-clock, at $(res profile $relay calls) calls)"
+	say "self time by library:"
+	perf_dso $relay
+	say "hottest symbols (self time; NSS and libsrtp2 have no symbols for their internals):"
+	perf report -i "$LAB_DIR/$relay.perf" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+		grep -E '^ +[0-9.]+%' | head -14 | sed 's/ *$//; s/  *-  *-$//' | cut -c1-100
+done
 
 # --- the end --------------------------------------------------------------------
 
 T_END=$(now); LOAD1=$(busy_ticks)
 pm() { awk "BEGIN { exit !($1) }" && echo pass || echo MISS; }
 num() { [[ $1 =~ ^-?[0-9.e+]+$ ]]; }
-row() { printf '%-66s %-22s %-12s %s\n' "$@"; }
+f2() { if num "$1"; then fcalc %.2f "$1"; else echo -; fi; }
+row() { printf '%-68s %-24s %-12s %s\n' "$@"; }
 
-declare -A BEST_PPS BEST_CALLS US KIB P50 P99 ADD50 ADD99 US1000 FAIL
+declare -A BEST_PPS BEST_CALLS US KIB P50 P99 ADD50 ADD99 UCMP UCMP_U UCMP_S SC FAIL
 D50=$(res step direct p50_us $LAT_CALLS) D99=$(res step direct p99_us $LAT_CALLS)
 for r in udprelay udprelay-percall $RELAYS; do
 	P50[$r]=$(res step $r p50_us $LAT_CALLS) P99[$r]=$(res step $r p99_us $LAT_CALLS)
 	if num "${P50[$r]}" && num "$D50"; then
 		ADD50[$r]=$(fcalc %.1f "${P50[$r]} - $D50") ADD99[$r]=$(fcalc %.1f "${P99[$r]} - $D99")
 	else ADD50[$r]=- ADD99[$r]=-; fi
-	US1000[$r]=$(res step $r us_pkt $FLOOR_CALLS)
-	[ "${US1000[$r]}" = - ] || US1000[$r]=$(fcalc %.2f "${US1000[$r]}")
+	# CPU per packet at CMP_CALLS: the step, else the profile run at that rate
+	UCMP[$r]=$(f2 "$(res step $r us_pkt $CMP_CALLS)")
+	UCMP_U[$r]=$(f2 "$(res step $r us_pkt_usr $CMP_CALLS)")
+	UCMP_S[$r]=$(f2 "$(res step $r us_pkt_sys $CMP_CALLS)")
+	SC[$r]=$(f2 "$(res profile $r sc_sys_enter)")
 done
 for r in $RELAYS; do
 	BEST_CALLS[$r]=$(res phase $r best_calls); BEST_PPS[$r]=$(res phase $r best_rate)
@@ -214,22 +234,31 @@ for r in $RELAYS; do
 done
 FLOOR_US=$(res step udprelay us_pkt $FLOOR_CALLS) FLOOR_PC_US=$(res step udprelay-percall us_pkt $FLOOR_CALLS)
 ratio() { num "$1" && num "$2" && awk "BEGIN { exit !($2 > 0) }" && fcalc %.2fx "$1 / $2" || echo -; }
+CMP_PPS=$((CMP_CALLS * 2 * PPS))
+SRTP_FLOOR=$(fcalc %.2f "($F_PROT + $F_UNPROT) / 2")
 
-section "summary (sipsgate $SG_REV, $NCPU CPUs, $(fcalc %.0f "$T_END - $T_START") s)"
+section "summary (sipsgate $SG_REV, $NCPU CPUs, nice $NICE, $(fcalc %.0f "$T_END - $T_START") s)"
 row figure measured target result
 row "floor: libsrtp2 protect / unprotect per 172-byte packet" "$F_PROT / $F_UNPROT us" "-" "floor"
 row "floor: the same protect with nettle (AES-NI, SHA-NI)" "$F_NETTLE us" "-" "floor"
-row "floor: bare relay, one socket pair, CPU per packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(fcalc %.2f "${FLOOR_US/-/0}") us" "-" "floor"
-row "floor: bare relay, a socket pair per call, CPU per packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(fcalc %.2f "${FLOOR_PC_US/-/0}") us" "-" "floor"
+row "floor: bare relay, 1 socket pair, CPU/packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(f2 "$FLOOR_US") us" "-" "floor"
+row "floor: bare relay, a pair per call, CPU/packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(f2 "$FLOOR_PC_US") us ($(res step udprelay-percall loss_pct $FLOOR_CALLS)% lost)" "-" "floor"
 for r in $RELAYS; do
 	if [ $r = sipsgate ]; then t=">= $T_PPS"; v=$(pm "${BEST_PPS[$r]} >= $T_PPS"); else t=-; v=anchor; fi
 	row "$r: highest packet rate, loss < 0.1 %, one core" "${BEST_PPS[$r]}/s (${BEST_CALLS[$r]} calls)" "$t" \
 		"$v$([ "${FAIL[$r]}" != - ] && echo "; lost at ${FAIL[$r]} calls")"
 done
+for r in $RELAYS udprelay-percall; do
+	lbl=$r; [ $r = udprelay-percall ] && lbl="floor (bare relay, a pair per call)"
+	row "$lbl: CPU/packet at $CMP_PPS/s (usr + sys)" "${UCMP[$r]} us (${UCMP_U[$r]} + ${UCMP_S[$r]})" "-" \
+		"$([ $r = udprelay-percall ] && echo floor || echo info)"
+done
 for r in $RELAYS; do
-	row "$r: CPU per packet at its highest held rate" "${US[$r]} us" "-" "info"
-	row "$r: CPU per packet at $((FLOOR_CALLS * 2 * PPS))/s ($FLOOR_CALLS calls)" "${US1000[$r]} us" "-" \
-		"$(num "${US1000[$r]}" && num "${FLOOR_US}" && echo "floor + $(fcalc %.2f "${US1000[$r]} - $FLOOR_US - ($F_PROT + $F_UNPROT) / 2") us" || echo info)"
+	num "${UCMP[$r]}" && num "${UCMP[udprelay-percall]}" &&
+	row "  $r above the floor (- bare relay - libsrtp2 $SRTP_FLOOR us) at $CMP_PPS/s" \
+		"$(fcalc %.2f "${UCMP[$r]} - ${UCMP[udprelay-percall]} - $SRTP_FLOOR") us" "-" "info"
+	row "  $r: system calls per packet at $CMP_PPS/s" "${SC[$r]}" "-" "floor: ${SC[udprelay-percall]}"
+	row "  $r: CPU/packet at its highest held rate (${BEST_PPS[$r]}/s)" "${US[$r]} us" "-" "info"
 done
 for r in $RELAYS; do
 	if [ $r = sipsgate ]; then
@@ -240,7 +269,7 @@ for r in $RELAYS; do
 	row "$r: added latency p50 at $((LAT_CALLS * 2 * PPS)) packets/s" "${ADD50[$r]} us" "$t50" "$v50"
 	row "$r: added latency p99 at $((LAT_CALLS * 2 * PPS)) packets/s" "${ADD99[$r]} us" "$t99" "$v99"
 done
-row "  bare relay (floor), added latency p50 / p99" "${ADD50[udprelay]} / ${ADD99[udprelay]} us" "-" "floor"
+row "  floor (bare relay, a pair per call), added latency p50 / p99" "${ADD50[udprelay-percall]} / ${ADD99[udprelay-percall]} us" "-" "floor"
 row "  loopback baseline (no relay) p50 / p99, subtracted above" "$D50 / $D99 us" "-" "info"
 for r in $RELAYS; do
 	if [ $r = sipsgate ]; then t="<= $T_KIB KiB"; v=$(num "${KIB[$r]}" && pm "${KIB[$r]} <= $T_KIB" || echo MISS)
@@ -249,7 +278,7 @@ for r in $RELAYS; do
 done
 if [[ " $RELAYS " = *" sipsgate "* ]] && [[ " $RELAYS " = *" rtpengine "* ]]; then
 	row "ratio sipsgate / rtpengine: highest packet rate" "$(ratio "${BEST_PPS[sipsgate]}" "${BEST_PPS[rtpengine]}")" "-" "info"
-	row "ratio sipsgate / rtpengine: CPU per packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(ratio "${US1000[sipsgate]}" "${US1000[rtpengine]}")" "-" "info"
+	row "ratio sipsgate / rtpengine: CPU per packet at $CMP_PPS/s" "$(ratio "${UCMP[sipsgate]}" "${UCMP[rtpengine]}")" "-" "info"
 	row "ratio sipsgate / rtpengine: added latency p50 / p99" "$(ratio "${ADD50[sipsgate]}" "${ADD50[rtpengine]}") / $(ratio "${ADD99[sipsgate]}" "${ADD99[rtpengine]}")" "-" "info"
 	row "ratio sipsgate / rtpengine: memory per session" "$(ratio "${KIB[sipsgate]}" "${KIB[rtpengine]}")" "-" "info"
 fi

@@ -547,6 +547,54 @@ def kv(prefix, d):
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())
 
 
+SYSCALLS = ("recvmmsg", "recvmsg", "recvfrom", "sendmsg", "sendmmsg", "sendto",
+            "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "read", "write",
+            "futex", "clock_gettime", "gettimeofday", "ioctl", "poll", "ppoll")
+
+
+def profile(a, relay, load, n, secs=4):
+    """One more run at n calls: which system calls the relay makes per packet
+    (perf stat on syscall tracepoints) and, with --perf, where its CPU time
+    goes (perf record -g, cpu-clock)."""
+    name = relay.name
+    what = "system calls per packet (perf stat)" + (", perf record -g" if a.perf else "")
+    log(f"{name}: {what} at {n} calls ({n * 2 * a.pps:.0f} packets/s), {secs} s")
+    stat_out = os.path.join(a.dir, f"{name}.syscalls.csv")
+    evs = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{x}" for x in SYSCALLS]
+    procs = [subprocess.Popen(["perf", "stat", "-x,", "-e", ",".join(evs), "-p", str(relay.pid),
+                               "-o", stat_out, "--", "sleep", str(secs)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    if a.perf:
+        procs.append(subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g",
+                                       "-p", str(relay.pid), "-o", a.perf, "--", "sleep", str(secs)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(0.2)
+    d = derive(load.run(n, a.pps, secs + 0.3, relay.pid))
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    pkts = d["delivered_pps"] * secs
+    counts = {}
+    try:
+        for ln in open(stat_out):
+            f = ln.strip().split(",")
+            if len(f) >= 3 and f[0].replace(".", "").isdigit():
+                counts[f[2].split(":")[-1].replace("sys_enter_", "")] = int(float(f[0]))
+    except OSError:
+        pass
+    per = {k: v / pkts for k, v in counts.items() if v and pkts}
+    d.update({"sc_" + k: round(v, 3) for k, v in per.items()})
+    log(row(name, d, "profile run"))
+    if per:
+        tot = per.pop("sys_enter", 0)
+        log(f"{name}: system calls per relayed packet: {tot:.2f} in all: " +
+            ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda x: -x[1]) if v >= 0.01))
+    with open(a.results, "a") as f:
+        print(kv(f"profile relay={name}", d), file=f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("relay", choices=["sipsgate", "rtpengine", "udprelay", "direct"])
@@ -569,8 +617,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--nice", type=int, default=0, help="nice value of the relay and rtpload")
     ap.add_argument("--all-steps", action="store_true", help="do not stop at a failing step")
-    ap.add_argument("--perf", help="after stepping: perf record -g the relay into this file")
-    ap.add_argument("--perf-calls", type=int, default=600)
+    ap.add_argument("--profile-calls", type=int, default=0,
+                    help="after stepping: a run at min(this, the highest held step) calls "
+                    "with perf stat on the relay's system calls")
+    ap.add_argument("--perf", help="in that run, also perf record -g the relay into this file")
     a = ap.parse_args()
     a.pin_relay = ["taskset", "-c", a.pin_relay] if a.pin_relay != "-" else []
     a.pin_load = ["taskset", "-c", a.pin_load] if a.pin_load != "-" else []
@@ -674,15 +724,8 @@ def main():
             log("sipsgate status: " + " ".join(f"{k}={got.get(k, '?')}" for k in keep))
             for k in keep:
                 phase["st_" + k] = got.get(k, "?")
-        if a.perf and relay.pid:
-            n = min(a.perf_calls, have)
-            log(f"{name}: perf record -g of the relay at {n} calls ({n * 2 * a.pps:.0f} packets/s) for 4 s")
-            pr = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g",
-                                   "-p", str(relay.pid), "-o", a.perf, "--", "sleep", "4"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            r = load.run(n, a.pps, 4.5, relay.pid)
-            pr.wait(30)
-            print(kv(f"perf relay={name}", derive(r)), file=res, flush=True)
+        if a.profile_calls and relay.pid:
+            profile(a, relay, load, min(a.profile_calls, best["calls"] if best else steps[0], have))
         phase["alive_at_end"] = int(relay.alive())
         phase["secs"] = round(time.time() - t0, 1)
     except Exception as e:  # report, do not hide: the phase line says why

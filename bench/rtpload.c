@@ -10,9 +10,18 @@
  *   cc -O2 -Igateway -o rtpload bench/rtpload.c gateway/srtp.c \
  *      -lsrtp2 -lnettle -lpthread
  *
+ * (nettle is GnuTLS's crypto library, already on every machine that builds
+ * sipsgate.)
+ *
  * Modes:
- *   rtpload drive            commands on stdin, one reply line each on stdout
- *   rtpload floor SECS       per-packet cost of SRTP on 172-byte packets
+ *   rtpload drive [nettle|libsrtp]
+ *                            commands on stdin, one reply line each on
+ *                            stdout; the generator's own SRTP with nettle
+ *                            (default; checked against libsrtp2 first) or
+ *                            with libsrtp2 through gateway/srtp.c
+ *   rtpload floor SECS       per-packet cost of SRTP on 172-byte packets:
+ *                            libsrtp2 protect and unprotect in a tight
+ *                            loop, and the same protect with nettle
  *
  * Commands of "drive" (addresses are IPv4 ADDR:PORT):
  *   bind PHONE PEER          the two local sockets: the phone's (sends the
@@ -24,7 +33,8 @@
  *                            RTP), OUT = its outside port. SUITE is an SDES
  *                            suite name (the outside is SRTP: we protect
  *                            with PEERKEY, hex, and unprotect with GWKEY,
- *                            the relay's key) or "plain"
+ *                            the relay's key; nettle: AES_CM_128_HMAC_SHA1_80
+ *                            only) or "plain"
  *   run NCALLS PPS SECS PID [direct]
  *                            send for SECS seconds from the first NCALLS
  *                            calls, PPS packets/s per call and direction,

@@ -46,6 +46,8 @@ PIECE = 16
 SRTP_TAG = 10       # AES_CM_128_HMAC_SHA1_80: 80-bit auth tag, no MKI
 
 
+REORDER_OK = False
+
 def gen(path, label, packets):
     with open(path, "wb") as f:
         for i in range(packets):
@@ -192,8 +194,16 @@ def check(args):
             ridx = [index[d["rtp"]][2] for d in recv
                     if index[d["rtp"]][1] == who]
             wrong = len(recv) - len(ridx)   # its own payloads came back
+            # With a third-party relay in the path (--reorder-ok) the order
+            # may change; every payload must still arrive once, no gaps.
+            got = sorted(ridx) if REORDER_OK else ridx
             contiguous = bool(ridx) and \
-                ridx == list(range(ridx[0], ridx[0] + len(ridx)))
+                got == list(range(got[0], got[0] + len(got)))
+            reordered = sum(1 for i in range(1, len(ridx))
+                            if ridx[i] < ridx[i - 1])
+            if reordered:
+                print(f"  {who}->{peer}: {reordered} packets arrived out of"
+                      f" order{' (allowed: --reorder-ok)' if REORDER_OK else ''}")
             same_hdr = sum(
                 1 for d in recv if d["rtp"] in by_payload and
                 (d["rtp.ssrc"], d["rtp.seq"], d["rtp.timestamp"]) ==
@@ -359,7 +369,12 @@ def main():
     ap.add_argument("--far")
     ap.add_argument("--b-from")
     ap.add_argument("--crossings", type=int, default=2)
-    return check(ap.parse_args())
+    ap.add_argument("--reorder-ok", action="store_true",
+                    help="a third-party relay is in the path: order may change")
+    args = ap.parse_args()
+    global REORDER_OK
+    REORDER_OK = args.reorder_ok
+    return check(args)
 
 
 if __name__ == "__main__":
