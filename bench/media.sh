@@ -177,8 +177,8 @@ for relay in $RELAYS; do
 		section "2. rtpengine: the same calls over its ng protocol (offer RTP/AVP -> RTP/SAVP, answer SAVP)"
 		say "rtpengine --table=-1 (userspace) --num-threads=1, pinned to CPU $PIN_RELAY with all its threads"
 	fi
-	extra=()
-	[ "$BENCH_PERF" = 1 ] && extra=(--profile-calls "$CMP_CALLS" --perf "$LAB_DIR/$relay.perf")
+	extra=(--cmp-calls "$CMP_CALLS")
+	[ "$BENCH_PERF" = 1 ] && extra+=(--profile-calls "$CMP_CALLS" --perf "$LAB_DIR/$relay.perf")
 	mediactl $relay --steps "$CALLS" "${extra[@]}"
 done
 
@@ -245,8 +245,10 @@ row "floor: bare relay, 1 socket pair, CPU/packet at $((FLOOR_CALLS * 2 * PPS))/
 row "floor: bare relay, a pair per call, CPU/packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(f2 "$FLOOR_PC_US") us ($(res step udprelay-percall loss_pct $FLOOR_CALLS)% lost)" "-" "floor"
 for r in $RELAYS; do
 	if [ $r = sipsgate ]; then t=">= $T_PPS"; v=$(pm "${BEST_PPS[$r]} >= $T_PPS"); else t=-; v=anchor; fi
+	why="lost packets"
+	[ "$(res phase $r genlim)" = 1 ] && why="rtpload could not keep up"
 	row "$r: highest packet rate, loss < 0.1 %, one core" "${BEST_PPS[$r]}/s (${BEST_CALLS[$r]} calls)" "$t" \
-		"$v$([ "${FAIL[$r]}" != - ] && echo "; lost at ${FAIL[$r]} calls")"
+		"$v$([ "${FAIL[$r]}" != - ] && echo "; at ${FAIL[$r]} calls: $why")"
 done
 for r in $RELAYS udprelay-percall; do
 	lbl=$r; [ $r = udprelay-percall ] && lbl="floor (bare relay, a pair per call)"

@@ -168,11 +168,18 @@ class UdpRelay(Relay):
     def __init__(self, a):
         self.pairs = a.pairs
         self.base = 10000   # below ip_local_port_range (lab: 40000-60999)
-        self.name = "udprelay" if a.pairs == 1 else "udprelay-percall"
-        n = 1 if a.pairs == 1 else max(int(x) for x in a.steps.split())
+        self.name = ("udprelay" if a.pairs == 1 else "udprelay-percall") + ("-spin" if a.spin else "")
+        n = 1 if a.pairs == 1 else max(int(x) for x in a.steps.split() + [str(a.cmp_calls)])
         self.logf = open(os.path.join(a.dir, f"{self.name}.log"), "w")
+        # Peers known from the start (as from SDP); with one pair for all
+        # calls, that pair gets the buffer space of many.
+        extra = ["-A", "%s:%d" % PHONE_MEDIA, "-B", "%s:%d" % PEER_MEDIA]
+        if a.pairs == 1:
+            extra += ["-r", str(8 << 20)]
+        if a.spin:
+            extra += ["-s"]
         self.proc = subprocess.Popen(a.pin_relay + [a.udprelay, "-a", "127.0.0.1", "-p",
-                                     str(self.base), "-n", str(n), "-t", "900"],
+                                     str(self.base), "-n", str(n), "-t", "900"] + extra,
                                      stdout=self.logf, stderr=self.logf,
                                      preexec_fn=die_with_parent)
         self.pid = self.proc.pid
@@ -504,10 +511,11 @@ def derive(r):
     sent = int(r["sent_i2o"]) + int(r["sent_o2i"])
     recv = int(r["recv_i2o"]) + int(r["recv_o2i"])
     wall = float(r["secs"])
+    send = float(r.get("send_secs", wall)) or wall
     d["calls"] = int(r["calls"])
     d["rate"] = float(r["rate"])
     d["sent"], d["recv"] = sent, recv
-    d["delivered_pps"] = recv / wall
+    d["delivered_pps"] = recv / send
     d["loss_pct"] = (sent - recv) * 100.0 / sent if sent else 100.0
     d["late"] = int(r["late"])
     d["bad"] = int(r["bad"]) + int(r["wrong"])
@@ -611,15 +619,19 @@ def main():
     ap.add_argument("--idle-max", type=float, default=25, help="percent of one CPU")
     ap.add_argument("--quiet-wait", type=float, default=10,
                     help="before a step, wait at most this long for a quiet machine")
+    ap.add_argument("--spin", action="store_true", help="udprelay: never sleep")
     ap.add_argument("--pairs", type=int, default=1, help="udprelay: 1 = one pair, 0 = one per call")
     ap.add_argument("--pin-relay", default="0")
     ap.add_argument("--pin-load", default="1")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--nice", type=int, default=0, help="nice value of the relay and rtpload")
     ap.add_argument("--all-steps", action="store_true", help="do not stop at a failing step")
+    ap.add_argument("--cmp-calls", type=int, default=0,
+                    help="after stepping, a run at this many calls if the steps did not "
+                    "get there (the rate at which relays are compared)")
     ap.add_argument("--profile-calls", type=int, default=0,
-                    help="after stepping: a run at min(this, the highest held step) calls "
-                    "with perf stat on the relay's system calls")
+                    help="after stepping: a run at this many calls with perf stat on the "
+                    "relay's system calls")
     ap.add_argument("--perf", help="in that run, also perf record -g the relay into this file")
     a = ap.parse_args()
     a.pin_relay = ["taskset", "-c", a.pin_relay] if a.pin_relay != "-" else []
@@ -632,7 +644,7 @@ def main():
 
     relay = None
     load = None
-    phase = {"relay": a.relay if a.relay != "udprelay" or a.pairs == 1 else "udprelay-percall"}
+    phase = {"relay": a.relay}
     try:
         t0 = time.time()
         relay = {"sipsgate": Sipsgate, "rtpengine": Rtpengine, "udprelay": UdpRelay,
@@ -657,56 +669,63 @@ def main():
         log(HDR)
         best = None
         fails = None
-        for n in steps:
+        def step(n, label=""):
+            """One step at n calls (set up first), run again while disturbed."""
+            nonlocal have
+            setup_s = 0
             if n > have:
                 ts = time.time()
                 load.add_calls(relay.setup(have, n))
                 setup_s = time.time() - ts
                 have = n
-            else:
-                setup_s = 0
             tries = []
             for attempt in range(3):
                 waited = wait_quiet(a.idle_max, a.quiet_wait)
-                r = load.run(n, a.pps, a.secs, pid, direct)
-                d = derive(r)
-                d["setup_s"] = setup_s
-                d["attempt"] = attempt + 1
-                d["waited_s"] = round(waited, 1)
+                d = derive(load.run(n, a.pps, a.secs, pid, direct))
+                d.update(setup_s=setup_s, attempt=attempt + 1, waited_s=round(waited, 1))
+                d["disturbed"] = int(d["other_pct"] > a.idle_max or d["lag_ms"] > 20)
                 tries.append(d)
-                if not relay.alive():
+                if not relay.alive() or not d["disturbed"]:
                     break
-                if d["other_pct"] <= a.idle_max:
-                    break
-                log(f"{'':9} {n:6d}  the rest of the machine used {d['other_pct']:.0f}% "
-                    f"of a CPU during this step (> {a.idle_max:.0f}%): again")
+                why = (f"the rest of the machine used {d['other_pct']:.0f}% of a CPU"
+                       if d["other_pct"] > a.idle_max else
+                       f"rtpload fell {d['lag_ms']:.0f} ms behind its schedule")
+                log(f"{'':9} {n:6d}  {why} during this step: again")
                 time.sleep(1)
-            d = min(tries, key=lambda x: x["other_pct"])
+            d = min(tries, key=lambda x: (x["disturbed"], x["other_pct"]))
             d["attempts"] = len(tries)
-            held = (d["loss_pct"] < a.max_loss and d["bad"] == 0)
+            held = d["loss_pct"] < a.max_loss and d["bad"] == 0
             genlim = d["lag_ms"] > 20
-            verdict = "held" if held else "LOST"
+            verdict = label + ("held" if held else "LOST")
             if genlim:
-                verdict += " (generator behind schedule)"
+                verdict += f" (generator {d['lag_ms']:.0f} ms behind schedule)"
             if d["other_pct"] > a.idle_max:
                 verdict += f" (busy machine: other {d['other_pct']:.0f}%)"
             if not relay.alive():
                 verdict = "RELAY DIED"
             log(row(name, d, verdict))
-            print(kv(f"step relay={name} held={int(held)} genlim={int(genlim)}", d), file=res, flush=True)
+            print(kv(f"step relay={name} held={int(held)} genlim={int(genlim)} extra={int(bool(label))}",
+                     d), file=res, flush=True)
+            return d, held, genlim
+
+        done = set()
+        for n in steps:
+            d, held, genlim = step(n)
+            done.add(n)
             if held and not genlim:
                 best = d
             if not relay.alive():
                 fails = n
                 phase["died"] = 1
                 break
-            if not held and not a.all_steps:
+            if (not held or genlim) and not a.all_steps:
                 fails = n
+                if genlim:
+                    phase["genlim"] = 1
                 break
-            if genlim and not a.all_steps:
-                fails = n
-                phase["genlim"] = 1
-                break
+        # The same rate for every relay, held or not: CPU per packet compared there.
+        if a.cmp_calls and a.cmp_calls not in done and relay.alive():
+            step(a.cmp_calls, label="(comparison run) ")
         if best:
             for k in ("calls", "rate", "us_pkt", "us_pkt_usr", "us_pkt_sys", "us_pkt_sched",
                       "rss_kib", "p50_us", "p99_us", "relay_cpu_pct", "other_pct"):
@@ -725,7 +744,10 @@ def main():
             for k in keep:
                 phase["st_" + k] = got.get(k, "?")
         if a.profile_calls and relay.pid:
-            profile(a, relay, load, min(a.profile_calls, best["calls"] if best else steps[0], have))
+            if a.profile_calls > have:
+                load.add_calls(relay.setup(have, a.profile_calls))
+                have = a.profile_calls
+            profile(a, relay, load, a.profile_calls)
         phase["alive_at_end"] = int(relay.alive())
         phase["secs"] = round(time.time() - t0, 1)
     except Exception as e:  # report, do not hide: the phase line says why

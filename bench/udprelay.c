@@ -9,8 +9,12 @@
  * the batched floor; with one pair per call it does what a per-call-socket
  * relay cannot avoid (a wakeup, a receive and a send per socket).
  *
- *   udprelay -a 127.0.0.1 -p 6000 -n 1 -t 600
+ *   udprelay -a 127.0.0.1 -p 6000 -n 1 -t 600 [-A ADDR:PORT -B ADDR:PORT]
+ *            [-r RCVBUF] [-s]
  *
+ * -A/-B: where A and B sockets send until they latch (what SDP tells a
+ * real relay); -r: SO_RCVBUF(FORCE) of every socket; -s: never sleep
+ * (epoll_wait with timeout 0: shows what waking up costs, not a way to run).
  * Exits after -t seconds (at most 3600) or on SIGTERM/SIGINT.
  */
 #define _GNU_SOURCE
@@ -34,7 +38,9 @@ static void on_sig(int s) { (void)s; stop = 1; }
 int main(int argc, char **argv)
 {
 	const char *addr = "127.0.0.1";
-	int base = 6000, pairs = 1, secs = 600, opt, ep, nfd, i;
+	int base = 6000, pairs = 1, secs = 600, opt, ep, nfd, i, spin = 0, rcvbuf = 0;
+	struct sockaddr_in init[2];
+	int have_init[2] = { 0, 0 };
 	int *fds;
 	struct sockaddr_in *peer;
 	unsigned char *has;
@@ -46,14 +52,34 @@ int main(int argc, char **argv)
 	unsigned long long fwd = 0, drop = 0;
 	time_t end;
 
-	while ((opt = getopt(argc, argv, "a:p:n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:n:t:A:B:r:s")) != -1) {
 		switch (opt) {
+		case 'A':
+		case 'B': {
+			char host[64], *c = strrchr(optarg, ':');
+			int w = opt == 'B';
+
+			if (c == NULL || (size_t)(c - optarg) >= sizeof(host))
+				return 2;
+			memcpy(host, optarg, (size_t)(c - optarg));
+			host[c - optarg] = 0;
+			memset(&init[w], 0, sizeof(init[w]));
+			init[w].sin_family = AF_INET;
+			init[w].sin_port = htons((uint16_t)atoi(c + 1));
+			if (inet_pton(AF_INET, host, &init[w].sin_addr) != 1)
+				return 2;
+			have_init[w] = 1;
+			break;
+		}
+		case 'r': rcvbuf = atoi(optarg); break;
+		case 's': spin = 1; break;
 		case 'a': addr = optarg; break;
 		case 'p': base = atoi(optarg); break;
 		case 'n': pairs = atoi(optarg); break;
 		case 't': secs = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: udprelay -a ADDR -p BASE -n PAIRS -t SECS\n");
+			fprintf(stderr, "usage: udprelay -a ADDR -p BASE -n PAIRS -t SECS "
+			    "[-A ADDR:PORT -B ADDR:PORT] [-r RCVBUF] [-s]\n");
 			return 2;
 		}
 	}
@@ -73,6 +99,13 @@ int main(int argc, char **argv)
 		a.sin_port = htons((uint16_t)(base + i));
 		inet_pton(AF_INET, addr, &a.sin_addr);
 		fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (rcvbuf > 0 && fds[i] >= 0 &&
+		    setsockopt(fds[i], SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+			setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		if (have_init[i & 1]) {
+			peer[i] = init[i & 1];
+			has[i] = 1;
+		}
 		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof(a)) < 0 ||
 		    epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e) < 0) {
 			fprintf(stderr, "udprelay: port %d: %s\n", base + i, strerror(errno));
@@ -90,7 +123,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	end = time(NULL) + secs;
 	while (!stop && time(NULL) < end) {
-		int n = epoll_wait(ep, ev, 256, 200), k;
+		int n = epoll_wait(ep, ev, 256, spin ? 0 : 200), k;
 
 		for (k = 0; k < n; k++) {
 			int s = (int)ev[k].data.u32, o = s ^ 1, r, j;

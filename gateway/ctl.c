@@ -187,12 +187,35 @@ static void ctl_on_conn(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&cl->pipe, client_on_alloc, client_on_read);
 }
 
+/* Does a live daemon listen on path? (A stale socket file refuses.) */
+static bool ctl_in_use(const char *path)
+{
+	struct sockaddr_un sun;
+	bool used;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	used = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return used;
+}
+
 int sg_ctl_start(struct sg_gw *gw, const char *path)
 {
 	int rc;
 
 	ctl_gw = gw;
 	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
+	if (ctl_in_use(path)) {
+		log_warnx("control socket %s: another sipsgate answers there;"
+		    " not taking it over", path);
+		ctl_path[0] = '\0';
+		return -EADDRINUSE;
+	}
 	unlink(path);
 	if ((rc = uv_pipe_init(gw->loop, &ctl_pipe, 0)) < 0)
 		return rc;
@@ -210,7 +233,8 @@ void sg_ctl_stop(void)
 {
 	if (ctl_open) {
 		uv_close((uv_handle_t *)&ctl_pipe, NULL);
-		unlink(ctl_path);
+		if (ctl_path[0])
+			unlink(ctl_path);
 		ctl_open = false;
 	}
 }

@@ -1119,6 +1119,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	struct sg_dest d;
 	uint32_t conn_id;
 	unsigned refuse = 0;
+	const char *refuse_why = NULL;
 	enum sg_side side;
 	struct ob b;
 	unsigned i, vias_seen = 0;
@@ -1171,6 +1172,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		    .outsz = sizeof(sdp_scratch) };
 
 		refuse = (unsigned)sg_session_on_msg(svc->sess, &sm);
+		refuse_why = sm.why;
 		body = refuse ? SG_STR_NULL : sm.body;
 		if (refuse) {
 			log_warnx("%s: %u response turned into %u: %s",
@@ -1182,12 +1184,15 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		}
 	}
 	ob_init(&b, out_scratch, sizeof(out_scratch));
-	if (refuse)
-		ob_printf(&b, "SIP/2.0 %u %s", refuse, refuse == 488 ?
+	if (refuse) {
+		ob_printf(&b, "SIP/2.0 %u %s\r\n", refuse, refuse == 488 ?
 		    "Not Acceptable Here" : "Server Internal Error");
-	else
+		ob_printf(&b, "Warning: 399 sipsgate \"%s\"\r\n",
+		    refuse_why ? refuse_why : "media refused");
+	} else {
 		ob_str(&b, m->start_line);
-	ob_cstr(&b, "\r\n");
+		ob_cstr(&b, "\r\n");
+	}
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 		bool any = false;

@@ -191,9 +191,12 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 		return;
 	}
 	if (!sg_cfg_is_trusted(svc->cfg, from)) {
+		static struct sg_ratelimit rl;
+
 		svc->st.untrusted_drop++;
-		log_debug("%s: dropped datagram from untrusted %s",
-		    svc->cfg->name, sg_addr_str(from, a, sizeof(a)));
+		log_ratelimited(&rl, LOG_INFO, "%s: dropped datagram from %s:"
+		    " not in trusted", svc->cfg->name,
+		    sg_addr_str(from, a, sizeof(a)));
 		return;
 	}
 	if (flags & UV_UDP_PARTIAL) {
@@ -562,6 +565,8 @@ static void conn_tls_drive(struct sg_conn *c)
 				log_warnx("%s: peer sent alert: %s",
 				    svc->cfg->name, gnutls_alert_get_name(
 				    gnutls_alert_get(c->tls)));
+			else	/* tell the peer why (bad certificate, ...) */
+				gnutls_alert_send_appropriate(c->tls, r);
 			conn_close(c, "handshake failed");
 			return;
 		}
@@ -1256,8 +1261,7 @@ static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
 		if ((rc = uv_udp_init_ex(svc->gw->loop, &sk->h.udp,
 		    AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
 			return rc;
-		rc = uv_udp_bind(&sk->h.udp, (const struct sockaddr *)addr,
-		    UV_UDP_REUSEADDR);
+		rc = uv_udp_bind(&sk->h.udp, (const struct sockaddr *)addr, 0);
 		if (rc == 0)
 			rc = uv_udp_recv_start(&sk->h.udp, udp_on_alloc,
 			    udp_on_recv);

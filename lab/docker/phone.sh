@@ -109,12 +109,13 @@ echo "phone $user: waiting for $PHONE_CALLEE to register"
 i=0
 cid=
 while [ $i -lt 600 ]; do
-	if [ -s "$calls/ready" ] &&
-	    [ $(($(date +%s) - $(stat -c %Y "$calls/ready"))) -lt 15 ]; then
-		cid=$(cat "$calls/ready")
+	mtime=$(stat -c %Y "$calls/ready" 2>/dev/null) || mtime=0
+	if [ $(($(date +%s) - mtime)) -lt 15 ] &&
+	    cid=$(cat "$calls/ready" 2>/dev/null) && [ -n "$cid" ]; then
 		rm -f "$calls/ready"
 		break
 	fi
+	cid=
 	sleep 0.1
 	i=$((i + 1))
 done

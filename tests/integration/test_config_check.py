@@ -63,6 +63,19 @@ ca = {certs}/ca.crt
     r = t(missing)
     check(r.returncode == 1 and "nope.crt" in r.stderr,
           f"a missing certificate is named: {r.stderr}")
+    wild = os.path.join(tmp, "wild.conf")
+    open(wild, "w").write(f"""[gw]
+accept = udp:0.0.0.0:5060
+accept = tls:198.18.2.1:5061
+cert = {certs}/gw-a.crt
+key = {certs}/gw-a.key
+ca = {certs}/ca.crt
+""")
+    r = t(wild)
+    check(r.returncode == 1 and f"{wild}:1: [gw]" in r.stderr and
+          "sip-inside" in r.stderr,
+          f"-t refuses what the daemon would: a wildcard inside with no"
+          f" sip-inside: {r.stderr}")
     r = t(os.path.join(tmp, "does-not-exist.conf"))
     check(r.returncode == 1 and "does-not-exist.conf" in r.stderr,
           "a missing file is named")

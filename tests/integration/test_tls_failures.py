@@ -143,13 +143,16 @@ def run(certs, lsock, gw, p_in, p_out, ctl, logpath):
         if i == 0:
             # A request while the peer is unusable: 503 at once, not silence.
             phone.send(register(phone, "early"))
+        err = ""
         try:
             t = server_ctx(certs, name).wrap_socket(c, server_side=True)
             t.recv(10)
             t.close()
-        except (ssl.SSLError, OSError):
-            pass
+        except (ssl.SSLError, OSError) as e:
+            err = str(e)
         c.close()
+        # The gateway tells the peer why with a TLS alert.
+        check("alert" in err.lower(), f"{name}: the peer got a TLS alert: {err}")
         line = wait_log(logpath, pattern)
         check(line is not None, f"client side refuses a {name} certificate"
               f" with a clear log line")
