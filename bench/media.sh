@@ -152,6 +152,8 @@ F_NETTLE=$(fcalc %.2f "$(fl nettle_ns) / 1000")
 say "libsrtp2 srtp_protect, AES_CM_128_HMAC_SHA1_80, 172-byte RTP, tight loop on CPU $PIN_RELAY: $F_PROT us/packet"
 say "libsrtp2 srtp_unprotect, the same packets:                                    $F_UNPROT us/packet"
 say "the same protect with nettle (AES-NI, SHA-NI; bench/rtpload.c nsrtp):          $F_NETTLE us/packet (byte-identical to libsrtp2: selftest $(fl selftest))"
+F_MEM=$(fl libsrtp_pair_kib) F_NMEM=$(fl nettle_pair_bytes)
+say "memory of one stream's SRTP contexts (tx + rx, one packet each): libsrtp2 $F_MEM KiB (500 pairs, VmRSS), nettle $F_NMEM bytes"
 say
 say "bare UDP relay (bench/udprelay.c: epoll, recvmmsg, sendmmsg, no SRTP), plain RTP both ways,"
 say "at $LAT_CALLS calls ($((LAT_CALLS * 2 * PPS)) packets/s) and $FLOOR_CALLS calls ($((FLOOR_CALLS * 2 * PPS)) packets/s):"
@@ -165,6 +167,8 @@ mediactl udprelay --pairs 1 --all-steps --steps "$LAT_CALLS $FLOOR_CALLS"
 PROF=()
 [ "$BENCH_PERF" = 1 ] && PROF=(--profile-calls "$CMP_CALLS")
 mediactl udprelay --pairs 0 --all-steps --steps "$LAT_CALLS $CMP_CALLS $FLOOR_CALLS" "${PROF[@]}"
+say "the same, never sleeping (epoll_wait timeout 0; what waking the relay up adds to its latency):"
+mediactl udprelay --pairs 0 --spin --all-steps --steps "$LAT_CALLS"
 
 # --- 1, 2. the relays -----------------------------------------------------------
 
@@ -210,7 +214,7 @@ row() { printf '%-68s %-24s %-12s %s\n' "$@"; }
 
 declare -A BEST_PPS BEST_CALLS US KIB P50 P99 ADD50 ADD99 UCMP UCMP_U UCMP_S SC FAIL
 D50=$(res step direct p50_us $LAT_CALLS) D99=$(res step direct p99_us $LAT_CALLS)
-for r in udprelay udprelay-percall $RELAYS; do
+for r in udprelay udprelay-percall udprelay-percall-spin $RELAYS; do
 	P50[$r]=$(res step $r p50_us $LAT_CALLS) P99[$r]=$(res step $r p99_us $LAT_CALLS)
 	if num "${P50[$r]}" && num "$D50"; then
 		ADD50[$r]=$(fcalc %.1f "${P50[$r]} - $D50") ADD99[$r]=$(fcalc %.1f "${P99[$r]} - $D99")
@@ -241,6 +245,7 @@ section "summary (sipsgate $SG_REV, $NCPU CPUs, nice $NICE, $(fcalc %.0f "$T_END
 row figure measured target result
 row "floor: libsrtp2 protect / unprotect per 172-byte packet" "$F_PROT / $F_UNPROT us" "-" "floor"
 row "floor: the same protect with nettle (AES-NI, SHA-NI)" "$F_NETTLE us" "-" "floor"
+row "floor: one stream's SRTP contexts (tx + rx): libsrtp2 / nettle" "$F_MEM KiB / $F_NMEM B" "-" "floor"
 row "floor: bare relay, 1 socket pair, CPU/packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(f2 "$FLOOR_US") us" "-" "floor"
 row "floor: bare relay, a pair per call, CPU/packet at $((FLOOR_CALLS * 2 * PPS))/s" "$(f2 "$FLOOR_PC_US") us ($(res step udprelay-percall loss_pct $FLOOR_CALLS)% lost)" "-" "floor"
 for r in $RELAYS; do
@@ -261,6 +266,8 @@ for r in $RELAYS; do
 		"$(fcalc %.2f "${UCMP[$r]} - ${UCMP[udprelay-percall]} - $SRTP_FLOOR") us" "-" "info"
 	row "  $r: system calls per packet at $CMP_PPS/s" "${SC[$r]}" "-" "floor: ${SC[udprelay-percall]}"
 	row "  $r: CPU/packet at its highest held rate (${BEST_PPS[$r]}/s)" "${US[$r]} us" "-" "info"
+	num "${US[$r]}" && row "  $r: packets/s one core could carry at that cost (1 / CPU per packet)" \
+		"$(fcalc %.0f "1e6 / ${US[$r]}")/s" "-" "estimate"
 done
 for r in $RELAYS; do
 	if [ $r = sipsgate ]; then
@@ -272,6 +279,7 @@ for r in $RELAYS; do
 	row "$r: added latency p99 at $((LAT_CALLS * 2 * PPS)) packets/s" "${ADD99[$r]} us" "$t99" "$v99"
 done
 row "  floor (bare relay, a pair per call), added latency p50 / p99" "${ADD50[udprelay-percall]} / ${ADD99[udprelay-percall]} us" "-" "floor"
+row "  the same relay never sleeping, added latency p50 / p99" "${ADD50[udprelay-percall-spin]} / ${ADD99[udprelay-percall-spin]} us" "-" "floor"
 row "  loopback baseline (no relay) p50 / p99, subtracted above" "$D50 / $D99 us" "-" "info"
 for r in $RELAYS; do
 	if [ $r = sipsgate ]; then t="<= $T_KIB KiB"; v=$(num "${KIB[$r]}" && pm "${KIB[$r]} <= $T_KIB" || echo MISS)

@@ -120,8 +120,12 @@ static int load_token_key(const struct sg_cfg *cfg)
 	gnutls_datum_t d = { NULL, 0 };
 	uint8_t h[32];
 
-	if (cfg->token_key[0] == '\0')
+	if (cfg->token_key[0] == '\0') {
+		log_info("no token-key: flow tokens last until the next start;"
+		    " phones must register again after a restart (set"
+		    " token-key = FILE to keep them)");
 		return sg_token_key_random(&gw.token_key);
+	}
 	if (sg_tls_check_key_file(cfg->token_key, stderr) < 0)
 		return -EPERM;
 	if (gnutls_load_file(cfg->token_key, &d) < 0 || d.size < 16) {
