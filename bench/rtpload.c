@@ -879,7 +879,7 @@ static long self_rss_kib(void)
 
 static int do_floor(double secs)
 {
-	double mem_pair_kib;
+	double mem_pair_kib, rr_ns[2];
 	static struct floor_ctx f;
 	int64_t dur = (int64_t)(secs * 1e9 / 3), n1, n2, n3;
 	double p, u, nt;
@@ -952,12 +952,49 @@ static int do_floor(double secs)
 		}
 		r1 = self_rss_kib();
 		mem_pair_kib = (double)(r1 - r0) / NPAIR;
+		/*
+		 * Protect round robin over the 500 streams, as a relay does:
+		 * the per-stream state is no longer all in the cache.
+		 */
+		{
+			struct nsrtp *nc = calloc(NPAIR, sizeof(*nc));
+			uint16_t seq = 2;
+			int64_t t0, t1, it = 0;
+
+			if (nc == NULL)
+				return 1;
+			for (int i = 0; i < NPAIR; i++)
+				nsrtp_init(&nc[i], f.key);
+			for (int pass = 0; pass < 2; pass++) {
+				t0 = now_ns(CLOCK_MONOTONIC);
+				it = 0;
+				do {
+					for (int i = 0; i < NPAIR; i++) {
+						int len = PKT_LEN;
+
+						mk_plain(f.pkt, seq);
+						if (pass == 0) {
+							if (sg_srtp_protect(&c[2 * i], f.pkt, &len) < 0)
+								return 1;
+						} else {
+							nsrtp_protect(&nc[i], f.pkt, &len);
+						}
+					}
+					seq++;
+					it += NPAIR;
+					t1 = now_ns(CLOCK_MONOTONIC);
+				} while (t1 - t0 < dur / 2);
+				rr_ns[pass] = (double)(t1 - t0) / (double)it;
+			}
+			free(nc);
+		}
 	}
 	printf("ok protect_ns=%.1f protect_n=%" PRId64 " unprotect_ns=%.1f "
 	    "unprotect_n=%" PRId64 " nettle_ns=%.1f nettle_n=%" PRId64
-	    " selftest=%s libsrtp_pair_kib=%.2f nettle_pair_bytes=%zu\n",
+	    " selftest=%s libsrtp_pair_kib=%.2f nettle_pair_bytes=%zu"
+	    " protect_rr500_ns=%.1f nettle_rr500_ns=%.1f\n",
 	    p, n1, u, n2, nt, n3, selftest() == 0 ? "ok" : "FAILED",
-	    mem_pair_kib, 2 * sizeof(struct nsrtp));
+	    mem_pair_kib, 2 * sizeof(struct nsrtp), rr_ns[0], rr_ns[1]);
 	return 0;
 }
 

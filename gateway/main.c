@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,21 @@ static int load_token_key(const struct sg_cfg *cfg)
 	return 0;
 }
 
+/*
+ * Four sockets per media stream: raise the soft limit on open files to
+ * the hard one (1024 would stop at about 250 calls). Under systemd the
+ * unit sets LimitNOFILE= and forbids setrlimit; that is fine too.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	uint64_t now = uv_now(t->loop);
@@ -259,6 +275,7 @@ int main(int argc, char **argv)
 		sg_cfg_free(cfg);
 		return 0;
 	}
+	raise_nofile();
 	log_init(debug ? LOG_DEBUG : cfg->log_level, !to_syslog);
 	if (!to_syslog && sg_journal_is_stderr())
 		sg_journal_install();	/* run by systemd */

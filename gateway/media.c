@@ -156,14 +156,17 @@ static void leg_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	}
 	/* Symmetric RTP (RFC 4961): answer where the media comes from. */
 	peer = rtcp && !leg->rtcp_mux ? &leg->peer_rtcp : &leg->peer_rtp;
-	if (!sa_eq(from, peer)) {
-		if (leg->latched)
-			leg->st_.relatched++;
-		else
-			leg->st_.latched++;
-		sa_copy(peer, from);
+	if (!rtcp && !leg->latched) {
+		/* The first (authenticated) packet: traffic beats SDP from now. */
+		leg->latched = true;
+		leg->st_.latched++;
+		if (!sa_eq(from, peer))
+			sa_copy(peer, from);
+		leg->has_peer = true;
+	} else if (!sa_eq(from, peer)) {
 		if (!rtcp)
-			leg->latched = true;
+			leg->st_.relatched++;
+		sa_copy(peer, from);
 		leg->has_peer = true;
 	}
 	st->last_rx_ms = uv_now(h->loop);
@@ -328,8 +331,13 @@ int sg_media_stream_open(struct sg_media *m, struct sg_media_stream *st,
 	st->leg[SG_MEDIA_INSIDE].plain_ok = true;
 	for (side = 0; side < 2; side++) {
 		if ((rc = leg_open(m, &st->leg[side])) < 0) {
-			log_warnx("media: no free port pair in %u-%u: %s",
-			    m->port_min, m->port_max, uv_strerror(rc));
+			if (rc == UV_EMFILE || rc == UV_ENFILE)
+				log_warnx("media: cannot open sockets: %s (raise"
+				    " the open files limit: LimitNOFILE=)",
+				    uv_strerror(rc));
+			else
+				log_warnx("media: no free port pair in %u-%u: %s",
+				    m->port_min, m->port_max, uv_strerror(rc));
 			sg_media_stream_close(st);
 			return rc;
 		}
