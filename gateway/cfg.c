@@ -1355,3 +1355,17 @@ bool sg_cfg_is_trusted(const struct sg_cfg_service *svc,
 	}
 	return false;
 }
+
+/* Does the service have a TLS side (an outside)? */
+bool sg_cfg_service_has_tls(const struct sg_cfg_service *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->naccept; i++)
+		if (s->accept[i].kind == SG_XPORT_TLS)
+			return true;
+	for (i = 0; i < s->nconnect; i++)
+		if (s->connect[i].kind == SG_XPORT_TLS)
+			return true;
+	return false;
+}

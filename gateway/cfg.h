@@ -90,6 +90,8 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out);
 void sg_cfg_free(struct sg_cfg *cfg);
 /* Parse "kind:host:port" as in accept/connect; -EINVAL if malformed. */
 int sg_cfg_parse_endpoint(const char *s, struct sg_cfg_endpoint *ep);
+/* Does the service have a TLS side (accept or connect tls:)? */
+bool sg_cfg_service_has_tls(const struct sg_cfg_service *s);
 /* Is addr inside one of the trusted networks (true when none is set)? */
 bool sg_cfg_is_trusted(const struct sg_cfg_service *svc,
 		       const struct sockaddr *addr);

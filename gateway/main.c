@@ -48,19 +48,6 @@ static void usage(void)
 	exit(2);
 }
 
-static bool svc_has_tls(const struct sg_cfg_service *s)
-{
-	unsigned i;
-
-	for (i = 0; i < s->naccept; i++)
-		if (s->accept[i].kind == SG_XPORT_TLS)
-			return true;
-	for (i = 0; i < s->nconnect; i++)
-		if (s->connect[i].kind == SG_XPORT_TLS)
-			return true;
-	return false;
-}
-
 static bool is_wildcard_host(const char *h)
 {
 	return strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
@@ -103,7 +90,7 @@ static int check_tls(struct sg_cfg *cfg, FILE *errf)
 		if (check_addresses(s, errf) < 0)
 			rc = -EINVAL;
 
-		if (!svc_has_tls(s))
+		if (!sg_cfg_service_has_tls(s))
 			continue;
 		if (sg_tls_ctx_new(s, errf, &ctx) < 0) {
 			fprintf(errf, "%s:%u: [%s]: TLS setup failed (see"

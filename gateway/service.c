@@ -18,19 +18,6 @@
 #include "sip_proxy.h"
 #include "tls.h"
 
-static bool has_tls(const struct sg_cfg_service *s)
-{
-	unsigned i;
-
-	for (i = 0; i < s->naccept; i++)
-		if (s->accept[i].kind == SG_XPORT_TLS)
-			return true;
-	for (i = 0; i < s->nconnect; i++)
-		if (s->connect[i].kind == SG_XPORT_TLS)
-			return true;
-	return false;
-}
-
 static void svc_free(struct sg_svc *svc)
 {
 	if (svc->tls)
@@ -50,7 +37,7 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 		return NULL;
 	svc->gw = gw;
 	svc->cfg = s;
-	if (has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
+	if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
 		fprintf(errf, "%s: TLS set-up failed\n", s->name);
 		goto fail;
 	}
@@ -148,7 +135,7 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	for (i = 0; i < cfg->nservices; i++) {
 		const struct sg_cfg_service *s = &cfg->services[i];
 
-		if (has_tls(s) && sg_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
+		if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
 			log_warnx("reload: [%s]: TLS set-up failed: nothing"
 			    " changed", s->name);
 			goto fail;
