@@ -80,7 +80,11 @@ def main():
     for b in bad:
         print("  not TLS:", b)
     ok = records > 0 and not bad and not leaks and (udp == 0 or udp_allowed)
-    print("verdict:", "only TLS crossed" if ok else "NOT only TLS")
+    if udp_allowed:
+        print("verdict:", "every TCP stream is TLS (datagrams are checked"
+              " separately)" if ok else "NOT only TLS on TCP")
+    else:
+        print("verdict:", "only TLS crossed" if ok else "NOT only TLS")
     sys.exit(0 if ok else 1)
 
 
