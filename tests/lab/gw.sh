@@ -42,6 +42,29 @@ verify = require
 EOC
 }
 
+# lab_gw_direct_conf [EXTRA LINES] — $LAB_DIR/gwa.conf for
+# lab_topology_direct: the client gateway beside the phones, straight to a
+# SIPS peer (pbx.lab.test:5061), listening for TLS on its outside too for
+# peers that open their own connection; EXTRA LINES are appended.
+lab_gw_direct_conf() {
+	local c=${LAB_CERTS:-$LAB_DIR/certs}
+	cat >"$LAB_DIR/gwa.conf" <<EOC
+control = $LAB_DIR/gwa.sock
+log-level = ${LAB_GW_LOG:-info}
+[phones]
+accept = udp:$LAB_GWA_IN:5060
+accept = tcp:$LAB_GWA_IN:5060
+accept = tls:$LAB_GWA_WAN:5061
+connect = tls:pbx.lab.test:5061
+trusted = 198.18.1.0/24
+cert = $c/gw-a.crt
+key = $c/gw-a.key
+ca = $c/ca.crt
+verify = require
+${1:-}
+EOC
+}
+
 lab_gw_start() {
 	local ns=$1 name=$2 conf=$3
 	"$SIPSGATE" -t -c "$conf" >"$LAB_DIR/$name-check.log" 2>&1 ||

@@ -63,22 +63,8 @@ lab_certs
 lab_topology_direct
 lab_wan_host bob $LAB_BOB
 
-C=$LAB_CERTS
-cat >"$LAB_DIR/gwa.conf" <<EOC
-control = $LAB_DIR/gwa.sock
-log-level = ${LAB_GW_LOG:-info}
-[phones]
-accept = udp:$LAB_GWA_IN:5060
-accept = tls:$LAB_GWA_WAN:5061
-connect = tls:pbx.lab.test:5061
-trusted = 198.18.1.0/24
-cert = $C/gw-a.crt
-key = $C/gw-a.key
-ca = $C/ca.crt
-verify = require
-media = srtp
-srtp-suites = $SUITES
-EOC
+lab_gw_direct_conf "media = srtp
+srtp-suites = $SUITES"
 
 verdict=$LAB_LIB_DIR/audio_verdict.py
 python3 "$verdict" wav "$LAB_DIR/bob.wav" 5 300 3500 8000 &&

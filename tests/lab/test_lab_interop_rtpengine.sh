@@ -44,21 +44,7 @@ lab_certs
 lab_topology_direct
 lab_pbx2_lan
 
-C=$LAB_CERTS
-cat >"$LAB_DIR/gwa.conf" <<EOC
-control = $LAB_DIR/gwa.sock
-log-level = ${LAB_GW_LOG:-info}
-[phones]
-accept = udp:$LAB_GWA_IN:5060
-accept = tcp:$LAB_GWA_IN:5060
-accept = tls:$LAB_GWA_WAN:5061
-connect = tls:pbx.lab.test:5061
-trusted = 198.18.1.0/24
-cert = $C/gw-a.crt
-key = $C/gw-a.key
-ca = $C/ca.crt
-verify = require
-EOC
+lab_gw_direct_conf
 
 NG=2223
 lab_rtpengine pbx2 rtpengine $NG wan/$LAB_PBX2 lan/$LAB_PBX2_LAN
