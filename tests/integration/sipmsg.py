@@ -222,3 +222,17 @@ def lab_certs(tmp, src):
                     "lab"], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return certs
+
+
+def stop_daemon(proc, what="daemon exits cleanly on SIGTERM (sanitizers quiet)"):
+    """SIGTERM, then check exit status 0 (a sanitizer report or a hang is a
+    failure); returns the status."""
+    import subprocess
+    proc.terminate()
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = "hung"
+    check(rc == 0, f"{what}: {rc}")
+    return rc

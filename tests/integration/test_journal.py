@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import (FAILURES, build, check, die_with_parent, finish,  # noqa: E402
+from sipmsg import (stop_daemon, FAILURES, build, check, die_with_parent, finish,  # noqa: E402
                     free_ports, lab_certs)
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
@@ -122,13 +122,7 @@ tls-trace = yes
                   if "tls trace" in e.get("MESSAGE", "")),
               f"tls-trace: the handshake at debug priority: {trace[:4]}")
     finally:
-        gw.terminate()
-        try:
-            rc = gw.wait(10)
-        except subprocess.TimeoutExpired:
-            gw.kill()
-            rc = "hung"
-        check(rc == 0, f"daemon exits cleanly: {rc}")
+        stop_daemon(gw, "daemon exits cleanly")
         stop.set()
         th.join(2)
         js.close()

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import (FAILURES, Msg, StreamPeer, UdpPhone, build, check,
+from sipmsg import (stop_daemon, FAILURES, Msg, StreamPeer, UdpPhone, build, check,
                     die_with_parent, finish, free_ports, lab_certs, param,
                     response_to)
 
@@ -61,13 +61,7 @@ rtp-ports = 31000-31099
         run(sctx, lsock, gw, p_in, p_out, p_peer, ctl, certs)
         scrape(p_metrics, ctl)
     finally:
-        gw.terminate()
-        try:
-            rc = gw.wait(10)
-        except subprocess.TimeoutExpired:
-            gw.kill()
-            rc = "hung"
-        check(rc == 0, f"daemon exits cleanly on SIGTERM (sanitizers quiet): {rc}")
+        stop_daemon(gw, "daemon exits cleanly on SIGTERM (sanitizers quiet)")
         log.close()
         if FAILURES:
             print(open(os.path.join(tmp, "sipsgate.log")).read()[-6000:])

@@ -16,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sipmsg import (FAILURES, StreamPeer, UdpPhone, build, check,
+from sipmsg import (stop_daemon, FAILURES, StreamPeer, UdpPhone, build, check,
                     die_with_parent, finish, free_ports, lab_certs, response_to)
 
 SIPSGATE = os.environ.get("SIPSGATE", "build/sipsgate")
@@ -118,13 +118,7 @@ verify = require
     try:
         run(certs, lsock, gw, p_in, p_out, ctl, logpath)
     finally:
-        gw.terminate()
-        try:
-            rc = gw.wait(10)
-        except subprocess.TimeoutExpired:
-            gw.kill()
-            rc = "hung"
-        check(rc == 0, f"daemon exits cleanly on SIGTERM (sanitizers quiet): {rc}")
+        stop_daemon(gw, "daemon exits cleanly on SIGTERM (sanitizers quiet)")
         log.close()
         if FAILURES:
             print(open(logpath).read()[-5000:])

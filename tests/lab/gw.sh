@@ -99,3 +99,20 @@ lab_gw_wait_link() {
 	done
 	lab_fail "gateway $1: TLS link not up after 5 s"
 }
+
+# lab_wan_only_tls WAN PLAIN WHERE — the SIP proof on a capture: the SIP
+# detector must see plain SIP in PLAIN (captured WHERE), or it proves
+# nothing; on WAN it must find none, TLS must be there, and wan_verdict.py
+# must find every TCP stream TLS records from start to end.
+lab_wan_only_tls() {
+	local cap=$1 plain=$2 where=$3 f='sip.Request-Line || sip.Status-Line'
+	local lan tls sip
+	lan=$(tshark -r "$plain" -Y "$f" 2>/dev/null | wc -l)
+	[ "$lan" -gt 20 ] || lab_fail "the SIP detector saw only $lan SIP frames on $where"
+	tls=$(tshark -r "$cap" -Y 'tls' 2>/dev/null | wc -l)
+	sip=$(tshark -r "$cap" -d tcp.port==5061,sip -Y "$f" 2>/dev/null | wc -l)
+	echo "$where: $lan SIP frames; WAN capture: $tls TLS records, $sip frames that parse as SIP"
+	[ "$tls" -gt 0 ] || lab_fail "no TLS on the WAN"
+	[ "$sip" -eq 0 ] || lab_fail "$sip frames on the WAN parse as plain SIP"
+	python3 "$LAB_LIB_DIR/wan_verdict.py" "$cap" || lab_fail "not only TLS crossed the WAN"
+}

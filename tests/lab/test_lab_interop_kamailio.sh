@@ -118,20 +118,8 @@ done
 
 lab_capture_stop
 
-# What crossed the WAN. The same SIP detector must see plain SIP on the
-# phones' LAN, or it proves nothing.
-sipfilter='sip.Request-Line || sip.Status-Line'
-lan=$(tshark -r "$LAB_DIR/lan.pcapng" -Y "$sipfilter" 2>/dev/null | wc -l)
-[ "$lan" -gt 20 ] || lab_fail "the SIP detector saw only $lan SIP frames on gwa's LAN"
 cap=$LAB_DIR/wan.pcapng
-tls=$(tshark -r "$cap" -Y 'tls' 2>/dev/null | wc -l)
-sip=$(tshark -r "$cap" -d tcp.port==5061,sip -Y "$sipfilter" 2>/dev/null | wc -l)
-echo "LAN capture: $lan SIP frames; WAN capture: $tls TLS records, $sip frames that parse as SIP"
-[ "$tls" -gt 0 ] || lab_fail "no TLS on the WAN"
-[ "$sip" -eq 0 ] || lab_fail "$sip frames on the WAN parse as plain SIP"
-# Byte for byte: every TCP stream is TLS records from start to end, no
-# datagram crossed, no plaintext SIP anywhere.
-python3 "$LAB_LIB_DIR/wan_verdict.py" "$cap" || lab_fail "not only TLS crossed the WAN"
+lab_wan_only_tls "$cap" "$LAB_DIR/lan.pcapng" "gwa's LAN"
 
 # Decrypted (gateway key log): which connection carried the requests Kamailio
 # sent toward the phones, and where the gateway answered them.

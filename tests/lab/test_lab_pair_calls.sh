@@ -30,20 +30,8 @@ lab_call phones $LAB_GWA_IN:5060 bob $LAB_PHONE_B alice $LAB_PHONE_A caller ||
 	lab_fail "call bob -> alice (BYE by caller) failed"
 lab_capture_stop
 
-# What crossed the WAN. The same SIP detector must see plain SIP on the PBX
-# LAN, or it proves nothing.
-sipfilter='sip.Request-Line || sip.Status-Line'
-lan=$(tshark -r "$LAB_DIR/pbx-lan.pcapng" -Y "$sipfilter" 2>/dev/null | wc -l)
-[ "$lan" -gt 20 ] || lab_fail "the SIP detector saw only $lan SIP frames on the PBX LAN"
 cap=$LAB_DIR/wan.pcapng
-tls=$(tshark -r "$cap" -Y 'tls' 2>/dev/null | wc -l)
-sip=$(tshark -r "$cap" -d tcp.port==5061,sip -Y "$sipfilter" 2>/dev/null | wc -l)
-echo "WAN capture: $tls TLS records, $sip frames that parse as SIP"
-[ "$tls" -gt 0 ] || lab_fail "no TLS on the WAN"
-[ "$sip" -eq 0 ] || lab_fail "$sip frames on the WAN parse as plain SIP"
-# Byte for byte: every TCP stream is TLS records from start to end, no
-# datagram crossed, no plaintext SIP anywhere.
-python3 "$LAB_LIB_DIR/wan_verdict.py" "$cap" || lab_fail "not only TLS crossed the WAN"
+lab_wan_only_tls "$cap" "$LAB_DIR/pbx-lan.pcapng" "the PBX LAN"
 python3 "$LAB_LIB_DIR/wan_verdict.py" "$LAB_DIR/pbx-lan.pcapng" >/dev/null &&
 	lab_fail "wan_verdict.py passed the plain PBX LAN capture: it proves nothing"
 
