@@ -123,7 +123,9 @@ run_target() {
 			[ "$found" -ge "$FINDINGS_MAX" ] && break
 			[ "$n" -gt 0 ] || break		# a seed itself fails
 		elif [ "$n" -eq 0 ]; then
-			break				# nothing ran: give up
+			echo "   $t: ran nothing:" >&2	# give up
+			tail -3 "$log" | sed 's/^/      /' >&2
+			break
 		fi
 		echo "--- next run: $left executions left" >>"$log"
 	done

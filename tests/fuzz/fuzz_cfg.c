@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,35 +39,63 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[256];
 static char main_file[300];
 
+/* Remove the files and the directory d made by setup(). */
+static void remove_dir(const char *d)
+{
+	char path[600];
+	int i;
+
+	for (i = 1; i < MAX_FILES; i++) {
+		snprintf(path, sizeof(path), "%s/conf.d/%d.conf", d, i);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/sipsgate.conf", d);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/conf.d", d);
+	rmdir(path);
+	rmdir(d);
+}
+
+static void cleanup(void)
+{
+	remove_dir(dir);
+}
+
+/*
+ * Make dir, BASE/sg-fuzz-cfg-PID. libFuzzer ends with _Exit(), so atexit()
+ * does not always run: directories of processes that are gone are removed
+ * here first.
+ */
 static void setup(void)
 {
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" :
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char sub[300];
+	char sub[600];
+	struct dirent *de;
+	DIR *d;
+	long pid;
+	char *end;
 
-	snprintf(dir, sizeof(dir), "%s/sg-fuzz-cfg-XXXXXX", base);
-	if (mkdtemp(dir) == NULL)
-		abort();
+	if ((d = opendir(base)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, "sg-fuzz-cfg-", 12) != 0)
+				continue;
+			pid = strtol(de->d_name + 12, &end, 10);
+			if (*end != '\0' || pid <= 0 ||
+			    (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+				snprintf(sub, sizeof(sub), "%s/%s", base,
+				    de->d_name);
+				remove_dir(sub);
+			}
+		}
+		closedir(d);
+	}
+	snprintf(dir, sizeof(dir), "%s/sg-fuzz-cfg-%ld", base, (long)getpid());
+	remove_dir(dir);
 	snprintf(sub, sizeof(sub), "%s/conf.d", dir);
-	if (mkdir(sub, 0700) < 0)
+	if (mkdir(dir, 0700) < 0 || mkdir(sub, 0700) < 0)
 		abort();
 	snprintf(main_file, sizeof(main_file), "%s/sipsgate.conf", dir);
-}
-
-/* Remove what setup() made; registered with atexit(). */
-static void cleanup(void)
-{
-	char path[320];
-	int i;
-
-	for (i = 1; i < MAX_FILES; i++) {
-		snprintf(path, sizeof(path), "%s/conf.d/%d.conf", dir, i);
-		unlink(path);
-	}
-	unlink(main_file);
-	snprintf(path, sizeof(path), "%s/conf.d", dir);
-	rmdir(path);
-	rmdir(dir);
 }
 
 /*
