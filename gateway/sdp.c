@@ -175,7 +175,7 @@ static int conn_parse(struct sg_str v, struct sg_str *addr, bool *v6)
 	return 0;
 }
 
-/* RFC 4566 §9: proto = token *("/" token), as "RTP/AVP" or "UDP/TLS/RTP/SAVP". */
+/* RFC 4566 §9: proto = token *("/" token): "RTP/AVP", "UDP/TLS/RTP/SAVP". */
 static bool proto_ok(struct sg_str proto)
 {
 	const char *slash;

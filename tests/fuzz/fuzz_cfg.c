@@ -162,7 +162,8 @@ static int write_files(const uint8_t *data, size_t size)
 		if (n == 0)
 			snprintf(path, sizeof(path), "%s", main_file);
 		else
-			snprintf(path, sizeof(path), "%s/conf.d/%d.conf", dir, n);
+			snprintf(path, sizeof(path), "%s/conf.d/%d.conf", dir,
+			    n);
 		sep = n + 1 < MAX_FILES ? memmem(p, (size_t)(end - p), SEP,
 		    sizeof(SEP) - 1) : NULL;
 		write_file(path, p, sep ? (size_t)(sep - p) + 1 :

@@ -198,7 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rest = sg_str_make(rest.p + i, rest.len - i);
 		for (eq = 0; eq < tok.len && tok.p[eq] != '='; eq++)
 			;
-		if (eq > 0 && cstr(name, sizeof(name), sg_str_make(tok.p, eq)) &&
+		if (eq > 0 &&
+		    cstr(name, sizeof(name), sg_str_make(tok.p, eq)) &&
 		    !sg_sdp_crypto_has_param(&c, name))
 			abort();
 	}
