@@ -16,8 +16,8 @@
 #   3. runs the stateful sequence fuzzer through gateways in network
 #      namespaces (tests/lab/fuzz_sequences.sh), when it exists;
 #   4. prints, per target: executions, executions/s, coverage (libFuzzer's
-#      cov: edges and ft: features at the end), corpus size (units in the
-#      work corpus), findings, and the time it took.
+#      cov: edges and ft: features at the end), corpus size (libFuzzer's
+#      corp: units at the end), findings, and the time it took.
 #
 # Usage: bench/fuzz.sh [-n RUNS] [-j JOBS] [TARGET...]
 #   TARGET is a name such as sdp or fuzz_sdp (default: all of them)
@@ -89,7 +89,7 @@ mkdir -p "$RES" "$FIND"
 run_target() {
 	local t=$1 what=${1#fuzz_} left=$RUNS done=0 found=0 cov=0 ft=0
 	local log=$RES/$t.log corpus=$BUILD/corpus-${1#fuzz_} seeds
-	local dict=() start end n art
+	local dict=() start end n art corp
 	seeds=$SRC_DIR/tests/fuzz/corpus/$what
 	[ "${BENCH_KEEP_CORPUS:-1}" = 0 ] && rm -rf "$corpus"
 	mkdir -p "$corpus" "$FIND/$what"
@@ -130,11 +130,12 @@ run_target() {
 		echo "--- next run: $left executions left" >>"$log"
 	done
 	end=$(date +%s)
-	cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+	cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
 	ft=$(echo "$cov" | awk '{ print $4 }')
+	corp=$(echo "$cov" | awk '{ print $6 }')
 	cov=$(echo "$cov" | awk '{ print $2 }')
-	echo "$done $((end - start)) ${cov:-0} ${ft:-0}" \
-	    "$(ls "$corpus" | wc -l) $found" >"$RES/$t.txt"
+	echo "$done $((end - start)) ${cov:-0} ${ft:-0} ${corp:-0} $found" \
+	    >"$RES/$t.txt"
 	echo "   $t: done, $done executions in $((end - start)) s"
 }
 
