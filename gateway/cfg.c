@@ -46,6 +46,12 @@ struct svc_meta {
 	struct seen key[CFG_MAX_KEYS];
 };
 
+/* A file read, by identity: a second include of it is refused. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 /* State of one sg_cfg_load() call. */
 struct ctx {
 	struct sg_cfg *cfg;
@@ -60,6 +66,7 @@ struct ctx {
 	struct svc_meta *meta;	/* parallel to cfg->services */
 	struct seen gseen[CFG_MAX_KEYS];
 	char **files;		/* every file name read, for error texts */
+	struct file_id *ids;	/* parallel to files: each is read once */
 	unsigned nfiles;
 	struct sg_cfg_service scratch;	/* keys of a refused section */
 	struct svc_meta scratch_meta;
@@ -440,10 +447,25 @@ static int is_conf(const struct dirent *d)
 	    strcmp(d->d_name + len - 5, ".conf") == 0;
 }
 
+/* Report what parse_file() returned for an include of path. */
+static void include_err(struct ctx *c, const char *path, int rc)
+{
+	if (rc == -ELOOP)
+		cfg_err(c, "key 'include': '%s': already read (each file is "
+			"read once: does it include itself, or is it included "
+			"twice?)", path);
+	else
+		cfg_err(c, "key 'include': '%s': cannot open: %s", path,
+			strerror(-rc));
+}
+
 /*
  * include = DIR reads every DIR/ *.conf (not hidden ones) in byte order of
  * their names; include = FILE reads that file. Relative to the including
- * file's directory.
+ * file's directory. Every file is read once per load: without that, a
+ * file including itself (or "include = .") would be read again at every
+ * level of nesting, k^8 times for k such lines. Only regular files and
+ * directories: a FIFO or a device would block or never end.
  */
 static int set_include(struct ctx *c, const char *v)
 {
@@ -464,10 +486,14 @@ static int set_include(struct ctx *c, const char *v)
 			strerror(errno));
 		return -2;
 	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		cfg_err(c, "key 'include': '%s': neither a file nor a "
+			"directory", path);
+		return -2;
+	}
 	if (!S_ISDIR(st.st_mode)) {
 		if ((rc = parse_file(c, path)) < 0)
-			cfg_err(c, "key 'include': '%s': cannot open: %s", path,
-				strerror(-rc));
+			include_err(c, path, rc);
 		return rc < 0 ? -2 : 0;
 	}
 	if ((n = scandir(path, &list, is_conf, name_cmp)) < 0) {
@@ -479,8 +505,7 @@ static int set_include(struct ctx *c, const char *v)
 		snprintf(sub, sizeof(sub), "%s/%s", path, list[i]->d_name);
 		if (stat(sub, &st) == 0 && S_ISREG(st.st_mode) &&
 		    (rc = parse_file(c, sub)) < 0)
-			cfg_err(c, "key 'include': '%s': cannot open: %s", sub,
-				strerror(-rc));
+			include_err(c, sub, rc);
 		free(list[i]);
 	}
 	free(list);
@@ -753,8 +778,10 @@ static int set_rtp_ports(struct ctx *c, const char *v)
 		return why(c, ": both ports must be 1024..65535");
 	if (min % 2 != 0)
 		return why(c, ": the first port must be even (RTP, then RTCP)");
-	if (max <= min)
-		return why(c, ": the range must hold at least one RTP/RTCP pair");
+	/* A stream takes an RTP/RTCP pair on each side (session.c). */
+	if (max < min + 3)
+		return why(c, ": the range must hold at least two RTP/RTCP "
+			   "pairs (a stream takes one on each side)");
 	s->rtp_min = (uint16_t)min;
 	s->rtp_max = (uint16_t)max;
 	return 0;
@@ -861,7 +888,7 @@ static const struct keyword keywords[] = {
 	  "base64 of the SHA-256 of a public key (44 characters)" },
 	{ "protocol", S, false, set_protocol, "sip, raw" },
 	{ "rtp-ports", S, false, set_rtp_ports,
-	  "MIN-MAX, even MIN, 1024..65535" },
+	  "MIN-MAX, even MIN, 1024..65535, at least 4 ports" },
 	{ "sip-inside", S, false, set_sip_inside, "an address or a DNS name" },
 	{ "sip-outside", S, false, set_sip_outside,
 	  "an address or a DNS name" },
@@ -1141,7 +1168,10 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
-/* Read one file; -errno if it cannot be opened (the caller reports). */
+/*
+ * Read one file; -errno if it cannot be opened, -ELOOP if it was read
+ * before in this load (the caller reports).
+ */
 static int parse_file(struct ctx *c, const char *path)
 {
 	struct reader r = { .c = c };
@@ -1149,24 +1179,40 @@ static int parse_file(struct ctx *c, const char *path)
 	unsigned saved_line = c->line;
 	int saved_svc = c->svc;
 	struct stat st;
+	struct file_id *ni;
 	char **nf, *copy;
 
 	if ((r.f = fopen(path, "r")) == NULL)
 		return -errno;
-	if (fstat(fileno(r.f), &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fileno(r.f), &st) < 0) {
+		fclose(r.f);
+		return -errno;
+	}
+	if (S_ISDIR(st.st_mode)) {
 		fclose(r.f);
 		return -EISDIR;
 	}
+	for (unsigned i = 0; i < c->nfiles; i++) {
+		if (c->ids[i].dev == st.st_dev && c->ids[i].ino == st.st_ino) {
+			fclose(r.f);
+			return -ELOOP;
+		}
+	}
 	nf = realloc(c->files, (c->nfiles + 1) * sizeof(*nf));
-	copy = strdup(path);
 	if (nf != NULL)
 		c->files = nf;
-	if (nf == NULL || copy == NULL) {
+	ni = realloc(c->ids, (c->nfiles + 1) * sizeof(*ni));
+	if (ni != NULL)
+		c->ids = ni;
+	copy = strdup(path);
+	if (nf == NULL || ni == NULL || copy == NULL) {
 		free(copy);
 		fclose(r.f);
 		c->oom = true;
 		return 0;
 	}
+	c->ids[c->nfiles].dev = st.st_dev;
+	c->ids[c->nfiles].ino = st.st_ino;
 	c->files[c->nfiles++] = copy;
 	c->file = copy;
 	c->svc = SVC_GLOBAL;
@@ -1183,6 +1229,30 @@ static int parse_file(struct ctx *c, const char *path)
 }
 
 /* Whole-service checks ----------------------------------------------------- */
+
+static bool is_wildcard_host(const char *h)
+{
+	return strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
+}
+
+/*
+ * Can the daemon know the SIP address of the inside (for Via, Record-Route
+ * and Contact)? From sip-inside, a specific udp:/tcp: accept address, or
+ * an inside connect to route toward (sip_proxy.c sg_proxy_check()).
+ */
+static bool inside_known(const struct sg_cfg_service *s)
+{
+	if (s->sip_inside[0] != '\0')
+		return true;
+	for (unsigned i = 0; i < s->naccept; i++)
+		if (s->accept[i].kind != SG_XPORT_TLS &&
+		    !is_wildcard_host(s->accept[i].host))
+			return true;
+	for (unsigned i = 0; i < s->nconnect; i++)
+		if (s->connect[i].kind != SG_XPORT_TLS)
+			return true;
+	return false;
+}
 
 static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 {
@@ -1230,6 +1300,10 @@ static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 		SVC_ERR("[%s]: key 'ca' missing: verify = %s needs ca (or "
 			"pin-sha256), or set verify = none", s->name,
 			verifies[s->verify].name);
+	if (!raw && inside && !inside_known(s))
+		SVC_ERR("[%s]: the inside accepts on a wildcard address and "
+			"nothing says which address phones reach: set "
+			"sip-inside = ADDRESS", s->name);
 #undef SVC_ERR
 }
 
@@ -1272,6 +1346,7 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out)
 	for (unsigned i = 0; i < c->nfiles; i++)
 		free(c->files[i]);
 	free(c->files);
+	free(c->ids);
 	free(c->meta);
 	free(c);
 	if (rc < 0) {

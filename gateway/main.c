@@ -48,35 +48,6 @@ static void usage(void)
 	exit(2);
 }
 
-static bool is_wildcard_host(const char *h)
-{
-	return strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
-}
-
-/*
- * What the daemon would refuse at start: the SIP address of the inside
- * must be knowable (a specific accept address, sip-inside, or an inside
- * connect to route toward).
- */
-static int check_addresses(const struct sg_cfg_service *s, FILE *errf)
-{
-	unsigned i;
-
-	if (s->protocol != SG_PROTO_SIP || s->sip_inside[0])
-		return 0;
-	for (i = 0; i < s->naccept; i++)
-		if (s->accept[i].kind != SG_XPORT_TLS &&
-		    !is_wildcard_host(s->accept[i].host))
-			return 0;
-	for (i = 0; i < s->nconnect; i++)
-		if (s->connect[i].kind != SG_XPORT_TLS)
-			return 0;
-	fprintf(errf, "%s:%u: [%s]: the inside accepts on a wildcard address"
-	    " and nothing says which address phones reach: set sip-inside ="
-	    " ADDRESS\n", s->file, s->line, s->name);
-	return -EINVAL;
-}
-
 /* Load the TLS side of every service; print every problem. */
 static int check_tls(struct sg_cfg *cfg, FILE *errf)
 {
@@ -86,9 +57,6 @@ static int check_tls(struct sg_cfg *cfg, FILE *errf)
 
 	for (i = 0; i < cfg->nservices; i++) {
 		const struct sg_cfg_service *s = &cfg->services[i];
-
-		if (check_addresses(s, errf) < 0)
-			rc = -EINVAL;
 
 		if (!sg_cfg_service_has_tls(s))
 			continue;

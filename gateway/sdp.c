@@ -45,10 +45,35 @@ static bool is_vchar(char c)
 }
 
 /*
+ * RFC 4566 §9 token-char: what a media type, a proto part or a format is
+ * made of (%x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A /
+ * %x5E-7E): visible ASCII but '"', '(', ')', ',', '/', ':' to '@', '[',
+ * '\\' and ']'.
+ */
+static bool is_token_char(char c)
+{
+	return is_vchar(c) && strchr("\"(),/:;<=>?@[\\]", c) == NULL;
+}
+
+static bool is_token(struct sg_str s)
+{
+	size_t i;
+
+	if (s.len == 0)
+		return false;
+	for (i = 0; i < s.len; i++)
+		if (!is_token_char(s.p[i]))
+			return false;
+	return true;
+}
+
+/*
  * Cut the next line off the body at *pos. A line ends with LF, and a CR
  * right before that LF is part of the line end, not of the content
  * (RFC 4566 §5 asks for CRLF and lets parsers accept a bare LF). The last
- * line may have no end at all. Returns false when the body is used up.
+ * line may have no end at all, or a CR alone: a CRLF cut short by the
+ * message's Content-Length. Any other CR stays in the content, where
+ * sg_sdp_parse() refuses it. Returns false when the body is used up.
  */
 static bool line_next(const char *body, size_t len, size_t *pos,
 		      struct sdp_line *l)
@@ -150,19 +175,42 @@ static int conn_parse(struct sg_str v, struct sg_str *addr, bool *v6)
 	return 0;
 }
 
+/* RFC 4566 §9: proto = token *("/" token): "RTP/AVP", "UDP/TLS/RTP/SAVP". */
+static bool proto_ok(struct sg_str proto)
+{
+	const char *slash;
+	struct sg_str rest = proto;
+
+	while ((slash = memchr(rest.p, '/', rest.len)) != NULL) {
+		if (!is_token(sg_str_make(rest.p, (size_t)(slash - rest.p))))
+			return false;
+		rest = sg_str_make(slash + 1,
+		    rest.len - (size_t)(slash - rest.p) - 1);
+	}
+	return is_token(rest);
+}
+
 /*
  * Parse "m=<media> <port>[/<number of ports>] <proto> <fmt> ..."
- * (RFC 4566 §5.14). Port 0 is a rejected or disabled stream (RFC 3264
- * §5.1) and is valid. The format list may be empty; we do not use it.
+ * (RFC 4566 §5.14 and its §9 grammar: media SP port ["/" integer] SP
+ * proto 1*(SP fmt)). The media type, each part of the proto and each
+ * format must be tokens, and there must be at least one format: anything
+ * less is refused here, so the writer never rewrites an m= line that its
+ * output would not parse back from. Runs of blanks are accepted where one
+ * SP is due (the writer keeps them). Port 0 is a rejected or disabled
+ * stream (RFC 3264 §5.1) and is valid; RFC 3264 §6 still asks for a
+ * format there.
  */
 static int media_parse(struct sg_str v, struct sg_sdp_media *m)
 {
-	struct sg_str rest = v, port;
+	struct sg_str rest = v, port, fmt;
 	const char *slash;
 	uint32_t n;
 
 	if (!next_token(&rest, &m->type) || !next_token(&rest, &port) ||
 	    !next_token(&rest, &m->proto))
+		return -EBADMSG;
+	if (!is_token(m->type) || !proto_ok(m->proto))
 		return -EBADMSG;
 	m->nports = 1;
 	slash = memchr(port.p, '/', port.len);
@@ -178,6 +226,11 @@ static int media_parse(struct sg_str v, struct sg_sdp_media *m)
 	if (port_parse(port, &m->port) < 0)
 		return -EBADMSG;
 	m->fmts = sg_str_trim(rest);
+	if (m->fmts.len == 0)
+		return -EBADMSG;
+	while (next_token(&rest, &fmt))
+		if (!is_token(fmt))
+			return -EBADMSG;
 	return 0;
 }
 
@@ -228,7 +281,8 @@ static int fail(struct sg_perr *err, unsigned line, const char *reason,
 /*
  * Parse an SDP body. Only what the relay needs is looked at: v= (must come
  * first), c=, m= and a few attributes; every other line only has to be of
- * the form "<type>=<value>". Blank lines are tolerated. A malformed
+ * the form "<type>=<value>" without CR or NUL bytes. Blank lines are
+ * tolerated. A malformed
  * a=crypto line is skipped rather than refused, so that one odd line
  * among good ones does not fail the whole offer. Returns 0, -EBADMSG with
  * err filled, or -E2BIG (also with err filled) when the body has more
@@ -256,6 +310,20 @@ int sg_sdp_parse(struct sg_sdp *sdp, const char *body, size_t len,
 	}
 	while (line_next(body, len, &pos, &l)) {
 		lineno++;
+		/*
+		 * RFC 4566 §9: no field may hold a CR or a NUL (byte-string
+		 * excludes them). A CR inside a line is refused, not taken
+		 * as a line end: the writer copies lines it does not rewrite
+		 * byte for byte, and a peer that splits lines at a bare CR
+		 * would read lines this parser never saw (an a=crypto toward
+		 * the inside, an inside c= toward the outside).
+		 */
+		if (l.s.len > 0 && memchr(l.s.p, '\r', l.s.len) != NULL)
+			return fail(err, lineno, "CR inside a line (only CRLF"
+			    " or LF ends a line)", -EBADMSG);
+		if (l.s.len > 0 && memchr(l.s.p, '\0', l.s.len) != NULL)
+			return fail(err, lineno, "NUL byte in a line",
+			    -EBADMSG);
 		if (l.s.len == 0)
 			continue;
 		if (l.s.len < 2 || !is_alpha(l.s.p[0]) || l.s.p[1] != '=')
@@ -583,11 +651,6 @@ static struct sg_str proto_map(struct sg_str proto, bool secure)
 }
 
 /*
- * Rewrite "m=<media> <port>[/n] <proto> <fmt> ..." with the relay port
- * and the mapped proto; "/n" and everything after the proto are kept.
- * A stream with port 0 stays rejected (RFC 3264 §6), whatever mo says.
- */
-/*
  * ICE attributes (RFC 8839) carry the addresses of the side they come
  * from, and candidates cannot work through the relay anyway: they never
  * cross the gateway (rtpengine's ICE=remove does the same).
@@ -605,6 +668,11 @@ static bool is_ice(struct sg_str name)
 	return false;
 }
 
+/*
+ * Rewrite "m=<media> <port>[/n] <proto> <fmt> ..." with the relay port
+ * and the mapped proto; "/n" and everything after the proto are kept.
+ * A stream with port 0 stays rejected (RFC 3264 §6), whatever mo says.
+ */
 static int write_media(struct wbuf *w, struct sg_str v,
 		       const struct sg_sdp_media_out *mo, const char *eol)
 {

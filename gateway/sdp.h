@@ -54,7 +54,8 @@ struct sg_sdp {
 };
 
 /*
- * Parse an SDP body (CRLF or LF line ends). Returns 0, or -EBADMSG with
+ * Parse an SDP body (CRLF or LF line ends; a CR or NUL anywhere else, an
+ * m= line without proto or format: refused). Returns 0, or -EBADMSG with
  * err filled (line numbers are 1-based), or -E2BIG for more than
  * SG_SDP_MAX_MEDIA m= lines or SG_SDP_MAX_CRYPTO crypto lines in one m=.
  * A media section without any c= (session or media level) is -EBADMSG.

@@ -824,7 +824,9 @@ int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
 		log_info("%s: call %s: SDP not understood: %s (line %u)",
 		    ss->svc->cfg->name, c->callid, err.reason ? err.reason :
 		    "?", err.line);
-		return m->is_request ? 400 : 0;
+		/* Never pass an SDP through unrewritten: a response is
+		 * refused like one whose rewrite does not fit (500). */
+		return m->is_request ? 400 : 500;
 	}
 	/* RFC 3264: an offer in a request (ACK/PRACK carry answers), or in
 	 * a response unless it answers our pending offer. */

@@ -16,7 +16,8 @@
 #define SG_TOKEN_KEY_LEN 32
 #define SG_TOKEN_PREFIX "sgw-"		/* marks a token in a URI user part */
 #define SG_TOKEN_MAX 400		/* longest encoded token, chars */
-#define SG_TOKEN_MAX_URI 256		/* longest Contact URI it can carry */
+#define SG_TOKEN_MAX_URI 255		/* longest Contact URI it can carry:
+					 * its length is one byte */
 
 struct sg_token_key {
 	uint8_t k[SG_TOKEN_KEY_LEN];

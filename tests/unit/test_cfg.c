@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -367,10 +368,10 @@ static void test_cfg_ca_not_needed(void **state)
 	struct sg_cfg *cfg;
 
 	(void)state;
-	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\nconnect = tls:pbx\n"
+	cfg = expect_ok("[a]\naccept = udp:192.0.2.1\nconnect = tls:pbx\n"
 			"cert = /c\nkey = /k\nverify = none\n");
 	sg_cfg_free(cfg);
-	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\nconnect = tls:pbx\n"
+	cfg = expect_ok("[a]\naccept = udp:192.0.2.1\nconnect = tls:pbx\n"
 			"cert = /c\nkey = /k\npin-sha256 = " PIN "\n");
 	sg_cfg_free(cfg);
 }
@@ -482,8 +483,109 @@ static void test_cfg_include_loop(void **state)
 	p = write_file("loop.conf", "include = loop.conf\n");
 	assert_int_equal(load(p, &cfg, &errs), -EINVAL);
 	assert_non_null(strstr(errs, "key 'include'"));
-	assert_non_null(strstr(errs, "nested more than"));
+	assert_non_null(strstr(errs, "already read"));
 	free(errs);
+	/* Still nine levels of distinct files are too deep. */
+	for (int i = 0; i < 9; i++) {
+		char name[32], text[64];
+
+		snprintf(name, sizeof(name), "deep%d.conf", i);
+		snprintf(text, sizeof(text), "include = deep%d.conf\n", i + 1);
+		p = write_file(name, text);
+	}
+	write_file("deep9.conf", "");
+	p = write_file(NULL, "include = deep0.conf\n");
+	assert_int_equal(load(p, &cfg, &errs), -EINVAL);
+	assert_non_null(strstr(errs, "nested more than 8 deep"));
+	free(errs);
+}
+
+/*
+ * Each file is read once per load (fuzz_cfg found "include = ." lines
+ * making the loader read its own file k^8 times: minutes and gigabytes).
+ * Twelve such lines now cost twelve error lines and nothing else; a file
+ * included twice is refused the second time; a FIFO is not opened (it
+ * would block the loader, and the daemon with it at reload).
+ */
+static void test_cfg_include_each_file_once(void **state)
+{
+	char *errs = NULL, fifo[PATH_MAX];
+	struct sg_cfg *cfg;
+	const char *p;
+	unsigned lines = 0;
+	char text[512] = "";
+	struct timespec t0, t1;
+
+	(void)state;
+	for (int i = 0; i < 12; i++)
+		strcat(text, "include = .\n");
+	strcat(text, "[a]\n" SVC_OK);
+	snprintf(fifo, sizeof(fifo), "%s/self", tmpdir);
+	assert_int_equal(mkdir(fifo, 0700), 0);
+	p = write_file("self/self.conf", text);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(load(p, &cfg, &errs), -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (const char *e = errs; (e = strchr(e, '\n')) != NULL; e++)
+		lines++;
+	if (lines != 12)
+		fail_msg("%u error lines:\n%s", lines, errs);
+	assert_non_null(strstr(errs, "/./self.conf': already read"));
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	free(errs);
+
+	write_file("once.conf", "[once]\n" SVC_OK);
+	p = write_file(NULL, "include = once.conf\ninclude = once.conf\n");
+	assert_int_equal(load(p, &cfg, &errs), -EINVAL);
+	assert_non_null(strstr(errs, ":2: key 'include': "));
+	assert_non_null(strstr(errs, "once.conf': already read"));
+	assert_null(strstr(errs, "defined twice"));
+	free(errs);
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo.conf", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	p = write_file(NULL, "include = fifo.conf\n");
+	assert_int_equal(load(p, &cfg, &errs), -EINVAL);
+	assert_non_null(strstr(errs, "fifo.conf': neither a file nor a "
+	    "directory"));
+	free(errs);
+	unlink(fifo);
+}
+
+/*
+ * What the daemon refuses at start must not load (fuzz_cfg's check):
+ * a stream takes an RTP/RTCP pair on each side, so rtp-ports needs four
+ * ports (session.c); the SIP address of the inside must be knowable
+ * (sip_proxy.c), which `sipsgate -t` checked but a reload did not.
+ */
+static void test_cfg_refuses_what_start_refuses(void **state)
+{
+	struct sg_cfg *cfg;
+
+	(void)state;
+	expect_error("[a]\n" SVC_OK "rtp-ports = 20000-20001\n", 7,
+		     "key 'rtp-ports': '20000-20001' is not valid: the range "
+		     "must hold at least two RTP/RTCP pairs");
+	expect_error("[a]\n" SVC_OK "rtp-ports = 20000-20002\n", 7,
+		     "key 'rtp-ports'");
+	cfg = expect_ok("[a]\n" SVC_OK "rtp-ports = 20000-20003\n");
+	assert_int_equal(cfg->services[0].rtp_max, 20003);
+	sg_cfg_free(cfg);
+
+	expect_error("[a]\naccept = udp:0.0.0.0\naccept = tcp:[::]\n"
+		     "accept = tls:0.0.0.0\ncert = /c\nkey = /k\nca = /ca\n", 1,
+		     "[a]: the inside accepts on a wildcard address");
+	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\naccept = tls:0.0.0.0\n"
+			"sip-inside = 192.0.2.1\ncert = /c\nkey = /k\nca = /ca\n");
+	sg_cfg_free(cfg);
+	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\naccept = tls:0.0.0.0\n"
+			"connect = udp:192.0.2.9\ncert = /c\nkey = /k\n"
+			"ca = /ca\n");
+	sg_cfg_free(cfg);
+	cfg = expect_ok("[a]\nprotocol = raw\naccept = tcp:0.0.0.0:389\n"
+			"connect = tls:ldap.example.net:636\n"
+			"cert = /c\nkey = /k\nca = /ca\n");
+	sg_cfg_free(cfg);
 }
 
 /* sg_cfg_is_trusted() for an address given as text. */
@@ -666,7 +768,7 @@ static void test_cfg_relative_paths(void **state)
 
 	(void)state;
 	cfg = expect_ok("token-key = tok.key\n[a]\n"
-			"accept = udp:0.0.0.0\nconnect = tls:pbx\n"
+			"accept = udp:192.0.2.1\nconnect = tls:pbx\n"
 			"cert = certs/gw.crt\nkey = /k\nca = /ca\n");
 	snprintf(want, sizeof(want), "%s/certs/gw.crt", tmpdir);
 	assert_string_equal(cfg->services[0].cert, want);
@@ -721,6 +823,8 @@ int main(void)
 		cmocka_unit_test(test_cfg_cannot_open),
 		cmocka_unit_test(test_cfg_include_dir_in_name_order),
 		cmocka_unit_test(test_cfg_include_loop),
+		cmocka_unit_test(test_cfg_include_each_file_once),
+		cmocka_unit_test(test_cfg_refuses_what_start_refuses),
 		cmocka_unit_test(test_cfg_trusted_cidr_v4_v6),
 		cmocka_unit_test(test_cfg_endpoint_parsing),
 		cmocka_unit_test(test_cfg_repeated_accept),

@@ -240,6 +240,7 @@ static void test_sdp_parse_errors(void **state)
 		{ "v=0\r\nc=IN IP4 1.2.3.4\r\n"
 		  "m=audio 4000/0 RTP/AVP 0\r\n", 3 },
 		{ "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000\r\n", 3 },
+		{ "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP\r\n", 3 },
 		{ "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio x RTP/AVP 0\r\n", 3 },
 		{ "v=0\r\nc=IN IP5 1.2.3.4\r\n", 2 },
 		{ "v=0\r\nc=IN IP4\r\n", 2 },
@@ -919,6 +920,133 @@ static void test_sdp_write_roundtrip(void **state)
 	assert_null(memmem(out2, (size_t)n2, "203.0.113.10", 12));
 }
 
+/*
+ * The input of issue 13 (fuzz_sdp, 8.4 million runs): "m=audio 4000 " then
+ * bare CRs and no proto, then a= lines padded with bare CRs. The parser
+ * took the CR for the proto and the writer then wrote an m= line that
+ * its own parser refused.
+ */
+static const char issue13[] =
+	"v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 \r\r\n\na=cyrtpo:1uuuuuuuuuuuD"
+	"\x86\r\r\r\r\r\r\r\r\r\r\r\na=crypto:1LN3QQQQQQQis\rKDa\r\r\r\r\r\r"
+	"\r\r\r\r\r\r\r\r\r\r\r\r\r\na=c\r\r\r\r\r\r\r\r\r\n\na=cyrtpo:1uuuu"
+	"uuuuuuuD\x86\r\r\r\r\r\r\r\r\r\r\r\na=crypto:1LN3QQQQQQQis\rKDa\r\r"
+	"\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\na=crypto";
+
+/*
+ * RFC 4566 §9: media-field = "m=" media SP port ["/" integer] SP proto
+ * 1*(SP fmt), media, fmt and each part of proto being tokens. An m= line
+ * with less is refused; a full one parses.
+ */
+static void test_sdp_rfc4566_media_line_needs_proto_and_format(void **state)
+{
+	static const char *const bad[] = {
+		"m=audio 4000",
+		"m=audio 4000 ",
+		"m=audio 4000 RTP/AVP",
+		"m=audio 4000 RTP/AVP ",
+		"m=audio 4000 RTP/AVP \t ",
+		"m=audio 0 RTP/SAVP",		/* rejected streams too */
+		"m=audio 4000 RTP/ 0",		/* proto = token *("/" token) */
+		"m=audio 4000 /AVP 0",
+		"m=audio 4000 RTP//AVP 0",
+		"m=audio 4000 RTP/AVP 0 8,101",	/* ',' is no token-char */
+		"m=aud(io 4000 RTP/AVP 0",
+		"m=audio 4000 RTP/AVP 0 \x01",
+		"m=audio 4000 RTP/AV\x80 0",
+	};
+	static const char *const good[] = {
+		"m=audio 4000 RTP/AVP 0",
+		"m=audio 4000/2 RTP/AVP 0 8 101 ",
+		"m=audio  4000\tRTP/AVP  0",
+		"m=video 0 RTP/SAVP 99",
+		"m=application 9 UDP/TLS/RTP/SAVPF 100",
+		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+		"m=message 2855 TCP/MSRP *",
+	};
+	struct sg_sdp sdp;
+	struct sg_perr err;
+	char body[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SG_ARRAY_SIZE(bad); i++) {
+		snprintf(body, sizeof(body), "v=0\r\nc=IN IP4 10.0.0.1\r\n"
+		    "%s\r\na=rtcp-mux\r\n", bad[i]);
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(parse(&sdp, body, &err), -EBADMSG);
+		assert_int_equal(err.line, 3);
+		assert_string_equal(err.reason, "malformed m= line");
+	}
+	for (i = 0; i < SG_ARRAY_SIZE(good); i++) {
+		snprintf(body, sizeof(body), "v=0\r\nc=IN IP4 10.0.0.1\r\n"
+		    "%s\r\na=rtcp-mux\r\n", good[i]);
+		assert_int_equal(parse(&sdp, body, &err), 0);
+		assert_int_equal(sdp.nmedia, 1);
+		assert_true(sdp.media[0].fmts.len > 0);
+	}
+	/* The input of issue 13 is refused at its m= line. */
+	assert_int_equal(sg_sdp_parse(&sdp, issue13, sizeof(issue13) - 1,
+	    &err), -EBADMSG);
+	assert_int_equal(err.line, 3);
+}
+
+/*
+ * RFC 4566 §5 and §9: a line ends with CRLF (LF accepted); a field holds
+ * no CR and no NUL. A CR inside a line is refused, never taken as a line
+ * end, wherever the line is (one the parser reads or one the writer only
+ * copies). A CR as the very last byte is a CRLF cut short and ends the
+ * last line.
+ */
+static void test_sdp_rfc4566_cr_only_in_crlf(void **state)
+{
+	static const struct {
+		const char *body;
+		size_t len;	/* 0: strlen */
+		unsigned line;
+		const char *reason;
+	} bad[] = {
+		{ "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\r\n",
+		  0, 3, "CR inside a line (only CRLF or LF ends a line)" },
+		{ "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n"
+		  "a=x\ra=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" B64_30
+		  "\r\n", 0, 4,
+		  "CR inside a line (only CRLF or LF ends a line)" },
+		{ "v=0\r\n\r\r\nc=IN IP4 10.0.0.1\r\n", 0, 2,
+		  "CR inside a line (only CRLF or LF ends a line)" },
+		{ "v=0\rc=IN IP4 10.0.0.1\r\n", 0, 1,
+		  "CR inside a line (only CRLF or LF ends a line)" },
+		{ "v=0\r\ns=a\0b\r\nc=IN IP4 10.0.0.1\r\n", 24, 2,
+		  "NUL byte in a line" },
+	};
+	struct sg_sdp sdp;
+	struct sg_perr err;
+	struct sg_sdp_rewrite rw;
+	static const char cut[] = "v=0\r\nc=IN IP4 10.0.0.1\r\n"
+	    "m=audio 4000 RTP/AVP 0\r\na=rtcp-mux\r";
+	char out[512];
+	ssize_t n;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SG_ARRAY_SIZE(bad); i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(sg_sdp_parse(&sdp, bad[i].body, bad[i].len ?
+		    bad[i].len : strlen(bad[i].body), &err), -EBADMSG);
+		assert_int_equal(err.line, bad[i].line);
+		assert_string_equal(err.reason, bad[i].reason);
+	}
+	/* The cut CRLF: parsed, and written back with a whole CRLF. */
+	assert_int_equal(parse(&sdp, cut, &err), 0);
+	assert_true(sdp.media[0].rtcp_mux);
+	plan_init(&rw, &sdp, false);
+	n = sg_sdp_write(&sdp, cut, strlen(cut), &rw, out, sizeof(out));
+	assert_true(n > 0);
+	assert_string_equal(out, "v=0\r\nc=IN IP4 203.0.113.10\r\n"
+	    "m=audio 30000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+	assert_int_equal(sg_sdp_parse(&sdp, out, (size_t)n, &err), 0);
+}
+
 /* Read a fixture of tests/fixtures/sdp into buf; returns its length. */
 static size_t fixture(const char *name, char *buf, size_t bufsz)
 {
@@ -1036,6 +1164,9 @@ int main(void)
 		cmocka_unit_test(test_sdp_write_rejects_bad_plan),
 		cmocka_unit_test(test_sdp_write_roundtrip),
 		cmocka_unit_test(test_sdp_parse_fixtures),
+		cmocka_unit_test(
+		    test_sdp_rfc4566_media_line_needs_proto_and_format),
+		cmocka_unit_test(test_sdp_rfc4566_cr_only_in_crlf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,18 +121,28 @@ static void test_token_forged_rejected(void **state)
 	assert_false(sg_token_is_token(SG_STR("alice")));
 }
 
+/*
+ * The longest URI a token carries decodes back (fuzz_token: a URI of 256
+ * characters used to encode with a length byte of 0, into a token that
+ * never decoded). sip_proxy.c refuses longer URIs before encoding.
+ */
 static void test_token_uri_too_long(void **state)
 {
 	struct sg_token_key k;
-	struct sg_token t;
+	struct sg_token t, d;
 	char buf[SG_TOKEN_MAX + 1];
+	int n;
 
 	(void)state;
 	sg_token_key_random(&k);
 	make(&t, "198.18.1.10", 5060, SG_XPORT_UDP, "sip:a@b");
 	memset(t.uri, 'a', SG_TOKEN_MAX_URI);
 	t.uri[SG_TOKEN_MAX_URI] = '\0';
-	assert_true(sg_token_encode(&k, &t, buf, sizeof(buf)) > 0);
+	n = sg_token_encode(&k, &t, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(sg_token_decode(&k, sg_str_make(buf, (size_t)n), &d),
+	    0);
+	assert_string_equal(d.uri, t.uri);
 	assert_int_equal(sg_token_encode(&k, &t, buf, 10), -ENOSPC);
 }
 
