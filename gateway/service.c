@@ -164,6 +164,9 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	int rc = -EINVAL;
 
 	log_info("reload: reading %s", file);
+	/* Stopped by an earlier reload and closed since: free them now, so
+	 * that quick reloads do not pile up until the next tick. */
+	sg_gw_sweep(gw);
 	if (sg_cfg_load(file, stderr, &cfg) < 0) {
 		log_warnx("reload: %s has errors: nothing changed", file);
 		return -EINVAL;
