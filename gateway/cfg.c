@@ -106,6 +106,10 @@ static const struct named medias[] = {
 	{ "srtp", SG_MEDIA_SRTP }, { "srtp-optional", SG_MEDIA_SRTP_OPTIONAL },
 	{ "relay", SG_MEDIA_RELAY },
 };
+static const struct named latches[] = {
+	{ "strict", SG_LATCH_STRICT }, { "sdp-ip", SG_LATCH_SDP_IP },
+	{ "first", SG_LATCH_FIRST },
+};
 static const struct named kinds[] = {
 	{ "udp", SG_XPORT_UDP }, { "tcp", SG_XPORT_TCP },
 	{ "tls", SG_XPORT_TLS },
@@ -722,6 +726,16 @@ static int set_media(struct ctx *c, const char *v)
 	return 0;
 }
 
+static int set_media_latch(struct ctx *c, const char *v)
+{
+	int x;
+
+	if (set_enum(c, latches, SG_ARRAY_SIZE(latches), v, &x) < 0)
+		return -1;
+	cur_svc(c)->media_latch = (enum sg_latch_mode)x;
+	return 0;
+}
+
 /* srtp-suites = NAME NAME ...: replaces the default list, order kept. */
 static int set_srtp_suites(struct ctx *c, const char *v)
 {
@@ -881,6 +895,7 @@ static const struct keyword keywords[] = {
 	  "error, warning, info, debug" },
 	{ "media", S, false, set_media, "srtp, srtp-optional, relay" },
 	{ "media-inside", S, false, set_media_inside, "an IP address" },
+	{ "media-latch", S, false, set_media_latch, "strict, sdp-ip, first" },
 	{ "media-outside", S, false, set_media_outside, "an IP address" },
 	{ "media-timeout", S, false, set_media_timeout, "1..86400 seconds" },
 	{ "metrics", G, false, set_metrics, "HOST:PORT or [ADDR]:PORT" },
@@ -1353,6 +1368,9 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out)
 		sg_cfg_free(cfg);
 		return rc;
 	}
+	cfg->refs = 1;
+	for (unsigned i = 0; i < cfg->nservices; i++)
+		cfg->services[i].root = cfg;
 	*out = cfg;
 	return 0;
 }
@@ -1361,8 +1379,19 @@ void sg_cfg_free(struct sg_cfg *cfg)
 {
 	if (cfg == NULL)
 		return;
+	if (cfg->refs > 1) {
+		cfg->refs--;	/* still held */
+		return;
+	}
 	free(cfg->services);
 	free(cfg);
+}
+
+struct sg_cfg *sg_cfg_hold(const struct sg_cfg_service *s)
+{
+	if (s->root)
+		s->root->refs++;
+	return s->root;
 }
 
 int sg_cfg_parse_endpoint(const char *s, struct sg_cfg_endpoint *ep)

@@ -23,6 +23,8 @@ enum sg_side { SG_SIDE_INSIDE = 0, SG_SIDE_OUTSIDE = 1 };
 enum sg_verify { SG_VERIFY_NONE, SG_VERIFY_OPTIONAL, SG_VERIFY_REQUIRE };
 enum sg_media_policy { SG_MEDIA_SRTP, SG_MEDIA_SRTP_OPTIONAL, SG_MEDIA_RELAY };
 enum sg_proto { SG_PROTO_SIP, SG_PROTO_RAW };
+/* media-latch: whom inside media is taken from (docs/media.md). */
+enum sg_latch_mode { SG_LATCH_STRICT, SG_LATCH_SDP_IP, SG_LATCH_FIRST };
 
 /* "udp:HOST:PORT", "tcp:[v6]:PORT", "tls:name:5061". */
 struct sg_cfg_endpoint {
@@ -68,6 +70,8 @@ struct sg_cfg_service {
 	bool tls_trace;		/* log each handshake message (debug) */
 	unsigned flow_timeout;	/* seconds a UDP flow token stays valid */
 	unsigned media_timeout;	/* seconds without media before a call ends */
+	enum sg_latch_mode media_latch;
+	struct sg_cfg *root;	/* the configuration this service is part of */
 };
 
 struct sg_cfg {
@@ -78,6 +82,9 @@ struct sg_cfg {
 	char token_key[256];	/* file with the flow-token HMAC key, or "" */
 	unsigned nservices;
 	struct sg_cfg_service *services;	/* owned */
+	/* Holders: the daemon while it is in force, then each running or
+	 * retired service, TLS context and call made under it. */
+	unsigned refs;
 };
 
 /*
@@ -87,7 +94,10 @@ struct sg_cfg {
  * and a negative errno code is returned.
  */
 int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out);
+/* Drop one reference (the loader's is the first); freed at the last. */
 void sg_cfg_free(struct sg_cfg *cfg);
+/* One more reference to the configuration holding s; returns it. */
+struct sg_cfg *sg_cfg_hold(const struct sg_cfg_service *s);
 /* Parse "kind:host:port" as in accept/connect; -EINVAL if malformed. */
 int sg_cfg_parse_endpoint(const char *s, struct sg_cfg_endpoint *ep);
 /* Does the service have a TLS side (accept or connect tls:)? */

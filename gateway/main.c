@@ -122,6 +122,7 @@ static void on_tick(uv_timer_t *t)
 		if (gw.svc[i]->sess)
 			sg_session_tick(gw.svc[i]->sess, now);
 	}
+	sg_gw_sweep(&gw);	/* stopped services nothing points at */
 	sd_notify(0, "WATCHDOG=1");
 }
 

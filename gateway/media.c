@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * media.c: the RTP <-> SRTP relay (RFC 3550, RFC 3711, RFC 5761). Per
- * packet it authenticates (SRTP in) before it latches (symmetric RTP),
+ * packet it authenticates (SRTP in) or checks the source against the
+ * peer's SDP address (plain RTP in) before it latches (symmetric RTP),
  * protects in place (SRTP out) and sends with uv_udp_try_send: nothing is
- * allocated, locked, queued or logged per packet (rate-limited lines only).
- * It must never send plain RTP out of a secure leg.
+ * allocated, locked, queued or logged per packet. It must never send
+ * plain RTP out of a secure leg, and a plain leg never moves to another IP
+ * than the one its peer's signalling named (RTP bleed and hijack).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,24 +28,44 @@ static char media_rx_buf[MEDIA_BATCH * MEDIA_CHUNK]
 
 static void leg_on_close(uv_handle_t *h);
 
+/*
+ * The IP of a socket address as 16 bytes, IPv4 as v4-mapped, so that a
+ * dual-stack socket's ::ffff:a.b.c.d equals the a.b.c.d of an SDP.
+ */
+static bool sa_ip16(const struct sockaddr *a, uint8_t ip[16])
+{
+	if (a->sa_family == AF_INET) {
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &((const struct sockaddr_in *)(const void *)a)->sin_addr, 4);
+		return true;
+	}
+	if (a->sa_family == AF_INET6) {
+		memcpy(ip, &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+		    16);
+		return true;
+	}
+	return false;
+}
+
+static uint16_t sa_port(const struct sockaddr *a)
+{
+	return a->sa_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)(const void *)a)->sin6_port :
+	    ((const struct sockaddr_in *)(const void *)a)->sin_port;
+}
+
+static bool ip_eq(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+	uint8_t x[16], y[16];
+
+	return sa_ip16(a, x) && sa_ip16((const struct sockaddr *)b, y) &&
+	    memcmp(x, y, 16) == 0;
+}
+
 static bool sa_eq(const struct sockaddr *a, const struct sockaddr_storage *b)
 {
-	if (a->sa_family != b->ss_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a;
-		const struct sockaddr_in *y = (const void *)b;
-
-		return x->sin_port == y->sin_port &&
-		    x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	{
-		const struct sockaddr_in6 *x = (const void *)a;
-		const struct sockaddr_in6 *y = (const void *)b;
-
-		return x->sin6_port == y->sin6_port &&
-		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-	}
+	return ip_eq(a, b) && sa_port(a) == sa_port((const struct sockaddr *)b);
 }
 
 static void sa_copy(struct sockaddr_storage *dst, const struct sockaddr *src)
@@ -79,6 +102,86 @@ static inline bool srtcp_is_encrypted(const struct sg_srtp *rx,
 	return (p[off] & 0x80) != 0;
 }
 
+/*
+ * May a plain leg take a packet from `from` on its RTP (or, without
+ * rtcp-mux, its RTCP) socket? The rules of enum sg_media_latch; nothing
+ * changes here: plain_latch() learns the source once the packet passed
+ * every other check.
+ */
+static inline bool plain_source_ok(const struct sg_media_leg *leg,
+				   bool rtcp_sock, const struct sockaddr *from)
+{
+	const struct sockaddr_storage *sdp = rtcp_sock ? &leg->sdp_rtcp :
+	    &leg->sdp_rtp;
+	const struct sockaddr_storage *peer = rtcp_sock ? &leg->peer_rtcp :
+	    &leg->peer_rtp;
+	bool latched = rtcp_sock ? leg->rtcp_latched : leg->latched;
+
+	switch (leg->latch) {
+	case SG_MEDIA_LATCH_STRICT:
+		if (!leg->has_sdp || !ip_eq(from, sdp))
+			return false;
+		return !latched || sa_eq(from, peer);
+	case SG_MEDIA_LATCH_SDP_IP:
+		return leg->has_sdp && ip_eq(from, sdp);
+	case SG_MEDIA_LATCH_FIRST:
+		if (latched)
+			return sa_eq(from, peer);
+		/* RTCP on its own socket: from the host RTP latched to. */
+		return !rtcp_sock || !leg->latched ||
+		    ip_eq(from, &leg->peer_rtp);
+	}
+	return false;
+}
+
+/* Learn the source of an accepted plain packet (symmetric RTP). */
+static inline void plain_latch(struct sg_media_leg *leg, bool rtcp_sock,
+			       const struct sockaddr *from)
+{
+	struct sockaddr_storage *peer = rtcp_sock ? &leg->peer_rtcp :
+	    &leg->peer_rtp;
+	bool *latched = rtcp_sock ? &leg->rtcp_latched : &leg->latched;
+
+	if (!*latched) {
+		*latched = true;
+		if (!rtcp_sock) {
+			leg->st_.latched++;
+			leg->has_peer = true;
+		}
+		sa_copy(peer, from);
+	} else if (!sa_eq(from, peer)) {
+		/* sdp-ip: the same IP from another port (a NAT rebinding). */
+		if (!rtcp_sock)
+			leg->st_.relatched++;
+		sa_copy(peer, from);
+	}
+}
+
+/*
+ * Count a packet a plain leg refused and keep its source for the log
+ * summary and `sipsgate status`: a few stores, no formatting, no log.
+ */
+static inline void plain_foreign(struct sg_media_leg *leg, bool rtcp_sock,
+				 const struct sockaddr *from)
+{
+	struct sg_media *m = leg->st->m;
+
+	leg->st_.foreign_drop++;
+	m->foreign_total++;
+	sa_copy(&m->foreign_from, from);
+	m->foreign_has_want = leg->latch == SG_MEDIA_LATCH_FIRST ?
+	    leg->latched : leg->has_sdp;
+	if (m->foreign_has_want)
+		m->foreign_want = leg->latch == SG_MEDIA_LATCH_FIRST ?
+		    leg->peer_rtp : leg->sdp_rtp;
+	m->foreign_latch = leg->latch;
+	m->foreign_port = (uint16_t)(leg->port + (rtcp_sock ? 1 : 0));
+	m->foreign_side = leg->side;
+	m->foreign_ms = uv_now(m->loop);
+	if (m->foreign_ms == 0)
+		m->foreign_ms = 1;
+}
+
 static void media_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	(void)h;
@@ -102,18 +205,25 @@ static void leg_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	uint8_t *p = (uint8_t *)buf->base;
 	uv_udp_t *sock;
 	uv_buf_t b;
-	bool rtcp;
+	bool rtcp, rtcp_sock;
 	int len = (int)nread, rc, keep_len = 0;
 	uint8_t keep[2048];
 
 	if (nread <= 0 || from == NULL || st->closing)
 		return;			/* nothing, or the end of a batch */
+	rtcp_sock = h == &leg->rtcp;
+	/* Plain RTP in: only from the peer's address, whatever it holds. */
+	if (!leg->secure && leg->plain_ok &&
+	    !plain_source_ok(leg, rtcp_sock, from)) {
+		plain_foreign(leg, rtcp_sock, from);
+		return;
+	}
 	if (flags & UV_UDP_PARTIAL || !is_rtp_like(p, (size_t)nread) ||
 	    nread > (ssize_t)sizeof(keep)) {
 		leg->st_.unlatched_drop++;
 		return;
 	}
-	rtcp = h == &leg->rtcp || (leg->rtcp_mux && is_rtcp_pt(p, (size_t)len));
+	rtcp = rtcp_sock || (leg->rtcp_mux && is_rtcp_pt(p, (size_t)len));
 	leg->st_.rx_pkts++;
 	leg->st_.rx_bytes += (uint64_t)len;
 	if (rtcp)
@@ -155,19 +265,24 @@ static void leg_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		}
 	}
 	/* Symmetric RTP (RFC 4961): answer where the media comes from. */
-	peer = rtcp && !leg->rtcp_mux ? &leg->peer_rtcp : &leg->peer_rtp;
-	if (!rtcp && !leg->latched) {
-		/* The first (authenticated) packet: traffic beats SDP from now. */
-		leg->latched = true;
-		leg->st_.latched++;
-		if (!sa_eq(from, peer))
+	if (!leg->secure) {
+		plain_latch(leg, rtcp_sock, from);
+	} else {
+		peer = rtcp && !leg->rtcp_mux ? &leg->peer_rtcp : &leg->peer_rtp;
+		if (!rtcp && !leg->latched) {
+			/* The first authenticated packet: traffic beats SDP. */
+			leg->latched = true;
+			leg->st_.latched++;
+			if (!sa_eq(from, peer))
+				sa_copy(peer, from);
+			leg->has_peer = true;
+		} else if (!sa_eq(from, peer)) {
+			/* Only the key holder gets here (RFC 3711 auth). */
+			if (!rtcp)
+				leg->st_.relatched++;
 			sa_copy(peer, from);
-		leg->has_peer = true;
-	} else if (!sa_eq(from, peer)) {
-		if (!rtcp)
-			leg->st_.relatched++;
-		sa_copy(peer, from);
-		leg->has_peer = true;
+			leg->has_peer = true;
+		}
 	}
 	st->last_rx_ms = uv_now(h->loop);
 
@@ -206,7 +321,7 @@ static void leg_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 int sg_media_init(struct sg_media *m, uv_loop_t *loop,
 		  const struct sockaddr_storage *inside,
 		  const struct sockaddr_storage *outside, uint16_t port_min,
-		  uint16_t port_max)
+		  uint16_t port_max, sg_media_rnd_fn rnd)
 {
 	memset(m, 0, sizeof(*m));
 	m->loop = loop;
@@ -214,16 +329,16 @@ int sg_media_init(struct sg_media *m, uv_loop_t *loop,
 	m->addr[SG_MEDIA_OUTSIDE] = *outside;
 	m->port_min = (uint16_t)(port_min & ~1u);
 	m->port_max = port_max;
-	m->next_port = m->port_min;
+	m->rnd = rnd;
 	if (m->port_max < m->port_min + 3)
 		return -EINVAL;
 	return 0;
 }
 
 /*
- * Bind the RTP port p and the RTCP port p + 1 with plain sockets first:
- * probing the pool must not touch libuv handles, which cannot be reused
- * before their close callback has run.
+ * Bind the RTP port p and the RTCP port p + 1 with plain sockets: probing
+ * the pool must not touch libuv handles, which cannot be released before
+ * their close callback has run. On failure nothing stays open.
  */
 static int bind_pair(struct sg_media *m, int side, uint16_t p, int fd[2])
 {
@@ -255,71 +370,111 @@ static int bind_pair(struct sg_media *m, int side, uint16_t p, int fd[2])
 	return 0;
 }
 
-/*
- * Wrap a bound socket in a libuv handle and start receiving. Takes fd in
- * every case. *inited says whether h now needs uv_close().
- */
-static int udp_start(struct sg_media *m, uv_udp_t *h, int fd,
-		     struct sg_media_leg *leg, bool *inited)
+static unsigned gcd(unsigned a, unsigned b)
 {
-	int rc;
+	while (b) {
+		unsigned t = a % b;
 
-	*inited = false;
-	/* AF_UNSPEC: no socket of its own; uv_udp_open() gives it ours. */
-	rc = uv_udp_init_ex(m->loop, h, AF_UNSPEC | UV_UDP_RECVMMSG);
-	if (rc < 0) {
-		close(fd);
-		return rc;
+		a = b;
+		b = t;
 	}
-	*inited = true;
-	h->data = leg;
-	leg->st->pending_closes++;	/* from now on it must be closed */
-	if ((rc = uv_udp_open(h, fd)) < 0) {
-		close(fd);
-		return rc;
-	}
-	return uv_udp_recv_start(h, media_on_alloc, leg_on_recv);
+	return a;
 }
 
-/* Bind an even RTP port and the RTCP port above it, from the pool. */
-static int leg_open(struct sg_media *m, struct sg_media_leg *leg)
+/*
+ * Bind an even RTP port and the RTCP port above it, drawn at random from
+ * the pool: a random start and a random stride coprime with the number of
+ * pairs visit every pair once in an order nobody can guess, so a taken
+ * pair only moves the draw on and a full pool is still found full.
+ */
+static int pick_pair(struct sg_media *m, int side, int fd[2], uint16_t *port)
 {
-	unsigned span = (unsigned)(m->port_max - m->port_min + 1) / 2, i;
-	int fd[2], rc = UV_EADDRINUSE;
-	bool inited;
+	unsigned span = (unsigned)(m->port_max - m->port_min + 1) / 2;
+	unsigned start, stride, i;
+	uint32_t r[2];
+	int rc = UV_EADDRINUSE;
 
+	if (m->rnd == NULL || m->rnd(r, sizeof(r)) < 0)
+		return UV_EIO;
+	start = r[0] % span;
+	stride = 1 + r[1] % span;
+	while (gcd(stride, span) != 1)
+		stride = stride % span + 1;
 	for (i = 0; i < span; i++) {
-		uint16_t p = m->next_port;
+		uint16_t p = (uint16_t)(m->port_min + 2 *
+		    (unsigned)(((uint64_t)start + (uint64_t)i * stride) % span));
 
-		m->next_port = (uint16_t)(p + 2);
-		if (m->next_port + 1 > m->port_max || m->next_port < p)
-			m->next_port = m->port_min;
-		rc = bind_pair(m, leg->side, p, fd);
+		rc = bind_pair(m, side, p, fd);
 		if (rc == UV_EADDRINUSE || rc == UV_EACCES)
-			continue;	/* taken: the pool moves on */
-		if (rc < 0)
-			return rc;
-		/* Handles made here are the leg's: closed with the stream. */
-		rc = udp_start(m, &leg->rtp, fd[0], leg, &inited);
-		if (inited)
-			leg->port = p;
-		if (rc < 0) {
-			close(fd[1]);
-			return rc;
-		}
-		rc = udp_start(m, &leg->rtcp, fd[1], leg, &inited);
-		leg->rtcp_open = inited;
+			continue;	/* taken: the draw moves on */
+		if (rc == 0)
+			*port = p;
 		return rc;
 	}
 	return rc;
 }
 
-int sg_media_stream_open(struct sg_media *m, struct sg_media_stream *st,
-			 sg_media_event_cb cb, void *owner)
+/*
+ * Wrap a bound socket in a libuv handle and start receiving. Takes fd in
+ * every case. *inited says whether h is now known to the loop (and so
+ * must be closed with uv_close).
+ */
+static int udp_wrap(struct sg_media_stream *st, struct sg_media_leg *leg,
+		    uv_udp_t *h, int fd, bool *inited)
 {
-	int side, rc;
+	int rc;
 
-	memset(st, 0, sizeof(*st));
+	*inited = false;
+	/* AF_UNSPEC: no socket of its own; uv_udp_open() gives it ours. */
+	if ((rc = uv_udp_init_ex(st->m->loop, h, AF_UNSPEC |
+	    UV_UDP_RECVMMSG)) < 0) {
+		close(fd);
+		return rc;
+	}
+	*inited = true;
+	h->data = leg;
+	if ((rc = uv_udp_open(h, fd)) < 0) {
+		close(fd);		/* not the handle's: ours to close */
+		return rc;
+	}
+	return uv_udp_recv_start(h, media_on_alloc, leg_on_recv);
+}
+
+static void stream_free(struct sg_media_stream *st)
+{
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		sg_srtp_close(&st->leg[side].rx);
+		sg_srtp_close(&st->leg[side].rx_prev);
+		sg_srtp_close(&st->leg[side].tx);
+	}
+	explicit_bzero(st, sizeof(*st));
+	free(st);
+}
+
+/*
+ * Open a stream in two steps. First every socket is bound, with plain
+ * sockets: a used-up pool or EMFILE fails here, with nothing to undo but
+ * close(). Then the four handles are made; should that fail, the handles
+ * made so far are closed and the stream frees itself from their close
+ * callbacks. Either way the caller's callback never fires (STYLE 2.5): it
+ * keeps sole ownership of whatever it passed as owner.
+ */
+int sg_media_stream_new(struct sg_media *m, enum sg_media_latch inside_latch,
+			sg_media_event_cb cb, void *owner,
+			struct sg_media_stream **out)
+{
+	struct sg_media_stream *st;
+	uv_udp_t *h[4];
+	struct sg_media_leg *hl[4];
+	int fd[4] = { -1, -1, -1, -1 };
+	uint16_t port[2] = { 0, 0 };
+	bool inited[4] = { false, false, false, false };
+	int side, rc, i;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return UV_ENOMEM;
 	st->m = m;
 	st->cb = cb;
 	st->owner = owner;
@@ -329,8 +484,12 @@ int sg_media_stream_open(struct sg_media *m, struct sg_media_stream *st,
 		st->leg[side].side = side;
 	}
 	st->leg[SG_MEDIA_INSIDE].plain_ok = true;
+	st->leg[SG_MEDIA_INSIDE].latch = inside_latch;
+	/* A plain outside leg (relay policy) takes its first source only. */
+	st->leg[SG_MEDIA_OUTSIDE].latch = SG_MEDIA_LATCH_FIRST;
+
 	for (side = 0; side < 2; side++) {
-		if ((rc = leg_open(m, &st->leg[side])) < 0) {
+		if ((rc = pick_pair(m, side, &fd[2 * side], &port[side])) < 0) {
 			if (rc == UV_EMFILE || rc == UV_ENFILE)
 				log_warnx("media: cannot open sockets: %s (raise"
 				    " the open files limit: LimitNOFILE=)",
@@ -338,27 +497,45 @@ int sg_media_stream_open(struct sg_media *m, struct sg_media_stream *st,
 			else
 				log_warnx("media: no free port pair in %u-%u: %s",
 				    m->port_min, m->port_max, uv_strerror(rc));
-			sg_media_stream_close(st);
+			for (i = 0; i < 4; i++)
+				if (fd[i] >= 0)
+					close(fd[i]);
+			stream_free(st);
 			return rc;
 		}
 	}
+	for (side = 0; side < 2; side++) {
+		h[2 * side] = &st->leg[side].rtp;
+		h[2 * side + 1] = &st->leg[side].rtcp;
+		hl[2 * side] = hl[2 * side + 1] = &st->leg[side];
+		st->leg[side].port = port[side];
+	}
+	for (i = 0; i < 4; i++) {
+		rc = udp_wrap(st, hl[i], h[i], fd[i], &inited[i]);
+		fd[i] = -1;
+		if (rc < 0)
+			break;
+	}
+	if (i < 4) {
+		log_warnx("media: cannot start a stream on ports %u/%u: %s",
+		    port[0], port[1], uv_strerror(rc));
+		for (i = 0; i < 4; i++) {
+			if (fd[i] >= 0)
+				close(fd[i]);
+			if (inited[i]) {
+				st->pending_closes++;
+				uv_close((uv_handle_t *)h[i], leg_on_close);
+			}
+		}
+		st->closing = st->failed = true;
+		if (st->pending_closes == 0)
+			stream_free(st);
+		return rc;
+	}
 	m->nstreams++;
 	m->streams_total++;
+	*out = st;
 	return 0;
-}
-
-/* Every handle is closed: free the SRTP contexts, tell the owner. */
-static void stream_finish(struct sg_media_stream *st)
-{
-	int side;
-
-	for (side = 0; side < 2; side++) {
-		sg_srtp_close(&st->leg[side].rx);
-		sg_srtp_close(&st->leg[side].rx_prev);
-		sg_srtp_close(&st->leg[side].tx);
-	}
-	if (st->cb)
-		st->cb(st, SG_MEDIA_EV_CLOSED);
 }
 
 static void leg_on_close(uv_handle_t *h)
@@ -366,44 +543,58 @@ static void leg_on_close(uv_handle_t *h)
 	struct sg_media_leg *leg = h->data;
 	struct sg_media_stream *st = leg->st;
 
-	if (--st->pending_closes > 0 || !st->closing)
+	if (--st->pending_closes > 0)
 		return;
-	stream_finish(st);
+	/* Every handle is closed: tell the owner (not after a failed open). */
+	if (!st->failed && st->cb)
+		st->cb(st, SG_MEDIA_EV_CLOSED);
+	stream_free(st);
 }
 
 void sg_media_stream_close(struct sg_media_stream *st)
 {
 	int side;
 
-	if (st->closing)
+	if (st == NULL || st->closing)
 		return;
 	st->closing = true;
 	for (side = 0; side < 2; side++) {
 		struct sg_media_leg *leg = &st->leg[side];
 
 		sg_media_stats_add(&st->m->closed[side], &leg->st_);
-		if (leg->port == 0)
-			continue;	/* no handle was made */
+		st->pending_closes += 2;
 		uv_close((uv_handle_t *)&leg->rtp, leg_on_close);
-		if (leg->rtcp_open)
-			uv_close((uv_handle_t *)&leg->rtcp, leg_on_close);
+		uv_close((uv_handle_t *)&leg->rtcp, leg_on_close);
 	}
-	if (st->m->nstreams > 0 && st->leg[1].port != 0)
+	if (st->m->nstreams > 0)
 		st->m->nstreams--;
-	if (st->pending_closes == 0)
-		stream_finish(st);
 }
 
 void sg_media_leg_set_peer(struct sg_media_leg *leg,
 			   const struct sockaddr_storage *rtp,
 			   const struct sockaddr_storage *rtcp, bool mux)
 {
+	const struct sockaddr_storage *rc = rtcp ? rtcp : rtp;
+	bool changed = !leg->has_sdp ||
+	    !sa_eq((const struct sockaddr *)rtp, &leg->sdp_rtp) ||
+	    !sa_eq((const struct sockaddr *)rc, &leg->sdp_rtcp);
+
 	leg->rtcp_mux = mux;
-	if (leg->latched)
-		return;		/* traffic beats signalling (RFC 4961) */
-	leg->peer_rtp = *rtp;
-	leg->peer_rtcp = rtcp ? *rtcp : *rtp;
-	leg->has_peer = true;
+	leg->sdp_rtp = *rtp;
+	leg->sdp_rtcp = *rc;
+	leg->has_sdp = true;
+	if (leg->secure && leg->latched)
+		return;		/* authenticated traffic beats SDP (RFC 4961) */
+	if (changed) {
+		/* The peer's signalling names another address: start over. */
+		leg->latched = leg->rtcp_latched = false;
+	}
+	if (!leg->latched) {
+		leg->peer_rtp = *rtp;
+		leg->has_peer = true;
+	}
+	if (!leg->rtcp_latched)
+		leg->peer_rtcp = *rc;
 }
 
 void sg_media_stats_add(struct sg_media_leg_stats *sum,
@@ -418,6 +609,7 @@ void sg_media_stats_add(struct sg_media_leg_stats *sum,
 	sum->replay += s->replay;
 	sum->tx_drop += s->tx_drop;
 	sum->unlatched_drop += s->unlatched_drop;
+	sum->foreign_drop += s->foreign_drop;
 	sum->plain_rtcp_drop += s->plain_rtcp_drop;
 	sum->latched += s->latched;
 	sum->relatched += s->relatched;

@@ -5,7 +5,10 @@
  * only then swaps: a bad file or a bad certificate leaves the running
  * daemon exactly as it was. Connections made before a reload keep the
  * TLS credentials they were made with (reference counted); calls keep
- * their media streams.
+ * their media streams and the settings they started with. Nothing is kept
+ * until exit: a replaced configuration is freed when its last holder
+ * (service, TLS context, call) lets go, a stopped service by the sweep
+ * once its handles have closed and its calls have ended.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,40 +28,8 @@ static void svc_free(struct sg_svc *svc)
 	if (svc->sess)
 		free(svc->sess->buckets);
 	free(svc->sess);
+	sg_cfg_free(svc->cfg->root);	/* the service's reference */
 	free(svc);
-}
-
-struct sg_svc *sg_service_start(struct sg_gw *gw,
-				const struct sg_cfg_service *s, FILE *errf)
-{
-	struct sg_svc *svc = calloc(1, sizeof(*svc));
-
-	if (svc == NULL)
-		return NULL;
-	svc->gw = gw;
-	svc->cfg = s;
-	if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
-		fprintf(errf, "%s: TLS set-up failed\n", s->name);
-		goto fail;
-	}
-	if (sg_xport_start(svc) < 0) {
-		fprintf(errf, "%s: cannot open its sockets\n", s->name);
-		sg_xport_stop(svc);
-		/* Handles are closing: keep the struct until exit. */
-		return NULL;
-	}
-	if (s->protocol == SG_PROTO_RAW)
-		return svc;	/* a byte tunnel: no SIP, no media */
-	if (sg_proxy_check(svc, errf) < 0 ||
-	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
-	    sg_session_init(svc->sess, svc, errf) < 0) {
-		sg_xport_stop(svc);
-		return NULL;
-	}
-	return svc;
-fail:
-	svc_free(svc);
-	return NULL;
 }
 
 static int push(void *arrp, unsigned *n, void *item)
@@ -73,14 +44,83 @@ static int push(void *arrp, unsigned *n, void *item)
 	return 0;
 }
 
+/* A stopped service waits in gw->retired for sg_gw_sweep(). */
+static void retire(struct sg_gw *gw, struct sg_svc *svc)
+{
+	if (push(&gw->retired, &gw->nretired, svc) < 0)
+		log_warnx("%s: out of memory retiring the service: kept until"
+		    " exit", svc->cfg->name);
+}
+
+struct sg_svc *sg_service_start(struct sg_gw *gw,
+				const struct sg_cfg_service *s, FILE *errf)
+{
+	struct sg_svc *svc = calloc(1, sizeof(*svc));
+
+	if (svc == NULL)
+		return NULL;
+	svc->gw = gw;
+	svc->cfg = s;
+	sg_cfg_hold(s);
+	if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
+		fprintf(errf, "%s: TLS set-up failed\n", s->name);
+		svc_free(svc);
+		return NULL;
+	}
+	if (sg_xport_start(svc) < 0) {
+		fprintf(errf, "%s: cannot open its sockets\n", s->name);
+		sg_xport_stop(svc);
+		retire(gw, svc);	/* handles are closing */
+		return NULL;
+	}
+	if (s->protocol == SG_PROTO_RAW)
+		return svc;	/* a byte tunnel: no SIP, no media */
+	if (sg_proxy_check(svc, errf) < 0 ||
+	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
+	    sg_session_init(svc->sess, svc, errf) < 0) {
+		sg_xport_stop(svc);
+		retire(gw, svc);
+		return NULL;
+	}
+	return svc;
+}
+
 void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc)
 {
 	if (svc->sess)
 		sg_session_close_all(svc->sess);
 	sg_xport_stop(svc);
-	if (push(&gw->retired, &gw->nretired, svc) < 0)
-		log_warnx("%s: out of memory retiring the service",
-		    svc->cfg->name);
+	retire(gw, svc);
+}
+
+/* Is anything still pointing at a stopped service? */
+static bool svc_is_busy(const struct sg_svc *svc)
+{
+	return svc->handles_closing > 0 || svc->conns != NULL ||
+	    (svc->sess && !sg_session_is_idle(svc->sess));
+}
+
+unsigned sg_gw_sweep(struct sg_gw *gw)
+{
+	unsigned i, n = 0, freed = 0;
+
+	for (i = 0; i < gw->nretired; i++) {
+		struct sg_svc *svc = gw->retired[i];
+
+		if (svc_is_busy(svc)) {
+			gw->retired[n++] = svc;
+			continue;
+		}
+		log_debug("%s: stopped service freed", svc->cfg->name);
+		svc_free(svc);
+		freed++;
+	}
+	gw->nretired = n;
+	if (n == 0) {
+		free(gw->retired);
+		gw->retired = NULL;
+	}
+	return freed;
 }
 
 static bool same_endpoints(const struct sg_cfg_service *a,
@@ -124,6 +164,9 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	int rc = -EINVAL;
 
 	log_info("reload: reading %s", file);
+	/* Stopped by an earlier reload and closed since: free them now, so
+	 * that quick reloads do not pile up until the next tick. */
+	sg_gw_sweep(gw);
 	if (sg_cfg_load(file, stderr, &cfg) < 0) {
 		log_warnx("reload: %s has errors: nothing changed", file);
 		return -EINVAL;
@@ -155,6 +198,8 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 			stopped++;
 			continue;
 		}
+		sg_cfg_hold(s);
+		sg_cfg_free(svc->cfg->root);
 		svc->cfg = s;
 		if (svc->tls)
 			sg_tls_ctx_put(svc->tls);
@@ -193,7 +238,8 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	gw->svc = next;
 	gw->nsvc = n;
 	next = NULL;
-	push(&gw->old, &gw->nold, gw->cfg);
+	/* The old configuration stays as long as something holds it. */
+	sg_cfg_free(gw->cfg);
 	gw->cfg = cfg;
 	cfg = NULL;
 	log_setlevel(gw->cfg->log_level);
@@ -224,10 +270,7 @@ void sg_gw_free(struct sg_gw *gw)
 		svc_free(gw->svc[i]);
 	for (i = 0; i < gw->nretired; i++)
 		svc_free(gw->retired[i]);
-	for (i = 0; i < gw->nold; i++)
-		sg_cfg_free(gw->old[i]);
 	free(gw->svc);
 	free(gw->retired);
-	free(gw->old);
 	sg_cfg_free(gw->cfg);
 }

@@ -13,8 +13,11 @@
 /* Start one service of cfg; NULL (reasons on errf) when it cannot. */
 struct sg_svc *sg_service_start(struct sg_gw *gw,
 				const struct sg_cfg_service *s, FILE *errf);
-/* Close its sockets, connections and calls; it is freed at exit. */
+/* Close its sockets, connections and calls; sg_gw_sweep() frees it. */
 void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc);
+/* Free the stopped services nothing points at any more (once a second);
+ * returns how many. */
+unsigned sg_gw_sweep(struct sg_gw *gw);
 /*
  * Load file again and apply it: services whose endpoints are unchanged
  * take the new settings in place (certificates, verification, media

@@ -29,7 +29,7 @@
 #define RX_PREV_KEEP_MS (10 * 1000)	/* old peer key kept after a re-key */
 
 struct sg_call_stream {
-	struct sg_media_stream ms;	/* embedded: handles live here */
+	struct sg_media_stream *ms;	/* media.c's; NULL once it closed */
 	struct sg_call *call;
 	unsigned idx;
 	bool open;
@@ -62,6 +62,9 @@ struct sg_call_stream {
 struct sg_call {
 	struct sg_call *next;		/* hash chain */
 	struct sg_sessions *ss;
+	/* The service's settings when the call started: a reload does not
+	 * change a live call's policy (held: see sg_cfg_hold). */
+	const struct sg_cfg_service *cfg;
 	char callid[256];
 	char tag_caller[128], tag_callee[128];
 	enum sg_side caller_side;
@@ -175,9 +178,6 @@ int sg_session_configure(struct sg_sessions *ss, FILE *errf)
 		return -EINVAL;
 	ss->media.port_min = (uint16_t)(lo & ~1u);
 	ss->media.port_max = hi;
-	if (ss->media.next_port < ss->media.port_min ||
-	    ss->media.next_port + 1 > ss->media.port_max)
-		ss->media.next_port = ss->media.port_min;
 	for (i = 0; i < cfg->nsuites && n < SG_ARRAY_SIZE(suites); i++) {
 		s = sg_srtp_suite_by_name(sg_str_make(cfg->suites[i],
 		    strlen(cfg->suites[i])));
@@ -197,6 +197,12 @@ int sg_session_configure(struct sg_sessions *ss, FILE *errf)
 	return 0;
 }
 
+/* Relay ports are drawn with GnuTLS's nonce generator (not guessable). */
+static int media_rnd(void *buf, size_t len)
+{
+	return gnutls_rnd(GNUTLS_RND_NONCE, buf, len) < 0 ? -EIO : 0;
+}
+
 int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
 {
 	struct sockaddr_storage none;
@@ -205,7 +211,8 @@ int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
 	memset(ss, 0, sizeof(*ss));
 	ss->svc = svc;
 	memset(&none, 0, sizeof(none));
-	sg_media_init(&ss->media, svc->gw->loop, &none, &none, 20000, 29999);
+	sg_media_init(&ss->media, svc->gw->loop, &none, &none, 20000, 29999,
+	    media_rnd);
 	sg_srtp_global_init();
 	if ((rc = sg_session_configure(ss, errf)) < 0)
 		return rc;
@@ -256,6 +263,8 @@ static struct sg_call *call_new(struct sg_sessions *ss, struct sg_str callid,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->ss = ss;
+	c->cfg = ss->svc->cfg;
+	sg_cfg_hold(c->cfg);
 	copy_str(c->callid, sizeof(c->callid), callid);
 	copy_str(c->tag_caller, sizeof(c->tag_caller), from_tag);
 	c->caller_side = caller_side;
@@ -266,6 +275,7 @@ static struct sg_call *call_new(struct sg_sessions *ss, struct sg_str callid,
 	*b = c;
 	ss->calls_active++;
 	ss->calls_total++;
+	ss->calls_held++;
 	return c;
 }
 
@@ -285,6 +295,8 @@ static void call_maybe_free(struct sg_call *c)
 {
 	if (c->ended && c->alive == 0) {
 		call_unlink(c);
+		c->ss->calls_held--;
+		sg_cfg_free(c->cfg->root);	/* our reference */
 		free(c);
 	}
 }
@@ -296,6 +308,7 @@ static void stream_on_event(struct sg_media_stream *ms, int ev)
 
 	if (ev != SG_MEDIA_EV_CLOSED)
 		return;
+	cs->ms = NULL;			/* media.c frees it when we return */
 	c->ss->streams_active--;
 	c->streams[cs->idx] = NULL;
 	gnutls_memset(cs, 0, sizeof(*cs));
@@ -308,7 +321,7 @@ static void stream_close(struct sg_call_stream *cs)
 {
 	if (cs && cs->open) {
 		cs->open = false;
-		sg_media_stream_close(&cs->ms);
+		sg_media_stream_close(cs->ms);
 	}
 }
 
@@ -327,24 +340,45 @@ static void call_end(struct sg_call *c, const char *why)
 	call_maybe_free(c);
 }
 
-static struct sg_call_stream *stream_get(struct sg_call *c, unsigned i)
+static enum sg_media_latch media_latch(const struct sg_cfg_service *cfg)
+{
+	switch (cfg->media_latch) {
+	case SG_LATCH_SDP_IP:
+		return SG_MEDIA_LATCH_SDP_IP;
+	case SG_LATCH_FIRST:
+		return SG_MEDIA_LATCH_FIRST;
+	case SG_LATCH_STRICT:
+		break;
+	}
+	return SG_MEDIA_LATCH_STRICT;
+}
+
+/*
+ * The open stream of m= line i, opened now if there is none. NULL with
+ * *rc set when it cannot open (or is still closing: -EBUSY); then nothing
+ * of the call changed. A failed open never calls stream_on_event (media.c
+ * promises it), so cs is ours alone to free.
+ */
+static struct sg_call_stream *stream_get(struct sg_call *c, unsigned i,
+					 int *rc)
 {
 	struct sg_call_stream *cs = c->streams[i];
 
 	if (cs && cs->open)
 		return cs;
-	if (cs)
-		return NULL;	/* still closing: no media this round */
-	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+	if (cs) {
+		*rc = -EBUSY;	/* still closing: no media this round */
 		return NULL;
+	}
+	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
 	cs->call = c;
 	cs->idx = i;
-	if (sg_media_stream_open(&c->ss->media, &cs->ms, stream_on_event,
-	    cs) < 0) {
-		/* Freed by stream_on_event once its handles closed. */
-		c->streams[i] = cs;
-		c->alive++;
-		c->ss->streams_active++;
+	if ((*rc = sg_media_stream_new(&c->ss->media, media_latch(c->cfg),
+	    stream_on_event, cs, &cs->ms)) < 0) {
+		free(cs);
 		return NULL;
 	}
 	cs->open = true;
@@ -361,7 +395,7 @@ static struct sg_call_stream *stream_get(struct sg_call *c, unsigned i)
 /* Agree the outside leg's mode: SRTP, or plain where policy allows. */
 static void set_secure(struct sg_call_stream *cs, bool secure)
 {
-	struct sg_media_leg *out = &cs->ms.leg[SG_MEDIA_OUTSIDE];
+	struct sg_media_leg *out = &cs->ms->leg[SG_MEDIA_OUTSIDE];
 
 	cs->secure = secure;
 	out->secure = secure;
@@ -375,7 +409,7 @@ static int new_key(uint8_t *key, size_t len)
 
 static int install_tx(struct sg_call_stream *cs)
 {
-	struct sg_media_leg *leg = &cs->ms.leg[SG_MEDIA_OUTSIDE];
+	struct sg_media_leg *leg = &cs->ms->leg[SG_MEDIA_OUTSIDE];
 	size_t klen = sg_srtp_key_len(cs->our_suite);
 
 	if (cs->tx_on && cs->tx_suite == cs->our_suite &&
@@ -396,7 +430,7 @@ static int install_tx(struct sg_call_stream *cs)
 static int install_rx(struct sg_call_stream *cs, int suite,
 		      const uint8_t *key, bool plain_rtcp)
 {
-	struct sg_media_leg *leg = &cs->ms.leg[SG_MEDIA_OUTSIDE];
+	struct sg_media_leg *leg = &cs->ms->leg[SG_MEDIA_OUTSIDE];
 	size_t klen = sg_srtp_key_len(suite);
 
 	if (cs->rx_on && cs->rx_suite == suite &&
@@ -410,7 +444,7 @@ static int install_rx(struct sg_call_stream *cs, int suite,
 		sg_srtp_close(&leg->rx_prev);
 		leg->rx_prev = leg->rx;
 		memset(&leg->rx, 0, sizeof(leg->rx));
-		cs->rx_prev_since = uv_now(cs->ms.m->loop);
+		cs->rx_prev_since = uv_now(cs->ms->m->loop);
 		cs->call->ss->rx_rekeys++;
 	}
 	if (sg_srtp_init_ex(&leg->rx, suite, key, klen, false, plain_rtcp) < 0)
@@ -460,10 +494,10 @@ static void set_peer(struct sg_call_stream *cs, int side,
 	struct sockaddr_storage rtp, rtcp;
 
 	if (sdp_peer(sdp, md, &rtp, &rtcp) == 0)
-		sg_media_leg_set_peer(&cs->ms.leg[side], &rtp, &rtcp,
+		sg_media_leg_set_peer(&cs->ms->leg[side], &rtp, &rtcp,
 		    md->rtcp_mux);
 	else
-		cs->ms.leg[side].rtcp_mux = md->rtcp_mux;
+		cs->ms->leg[side].rtcp_mux = md->rtcp_mux;
 }
 
 /*
@@ -528,9 +562,10 @@ static int do_offer(struct sg_call *c, struct sg_session_msg *sm,
 		    const struct sg_sdp *sdp, struct sg_sdp_rewrite *rw)
 {
 	struct sg_sessions *ss = c->ss;
-	enum sg_media_policy pol = ss->svc->cfg->media;
+	enum sg_media_policy pol = c->cfg->media;
 	int to = sm->from == SG_SIDE_INSIDE ? SG_MEDIA_OUTSIDE : SG_MEDIA_INSIDE;
 	unsigned i, k;
+	int rc;
 
 	if ((rw->addr = sdp_addr(ss, to)) == NULL) {
 		sm->why = "the media address of that side is not known yet";
@@ -549,12 +584,16 @@ static int do_offer(struct sg_call *c, struct sg_session_msg *sm,
 				stream_close(c->streams[i]);
 			continue;	/* rejected or not RTP: port 0 */
 		}
-		if ((cs = stream_get(c, i)) == NULL) {
-			sm->why = "no free media ports";
+		if ((cs = stream_get(c, i, &rc)) == NULL) {
+			sm->why = rc == -EMFILE || rc == -ENFILE ?
+			    "media sockets cannot be opened (open files limit)" :
+			    rc == -EADDRINUSE || rc == -EACCES ?
+			    "no free media ports" :
+			    "the media stream cannot be opened";
 			return 503;
 		}
 		set_peer(cs, sm->from, sdp, md);
-		mo->port = cs->ms.leg[to].port;
+		mo->port = cs->ms->leg[to].port;
 		mo->rtcp_port = md->has_rtcp ? (uint16_t)(mo->port + 1) : 0;
 		if (sm->from == SG_SIDE_INSIDE) {
 			if (pol == SG_MEDIA_RELAY) {
@@ -639,7 +678,7 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 		     const struct sg_sdp *sdp, struct sg_sdp_rewrite *rw)
 {
 	struct sg_sessions *ss = c->ss;
-	enum sg_media_policy pol = ss->svc->cfg->media;
+	enum sg_media_policy pol = c->cfg->media;
 	int to = sm->from == SG_SIDE_INSIDE ? SG_MEDIA_OUTSIDE : SG_MEDIA_INSIDE;
 	bool any_secure = false, any_plain = false;
 	unsigned i, k;
@@ -662,7 +701,7 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 			continue;
 		}
 		set_peer(cs, sm->from, sdp, md);
-		mo->port = cs->ms.leg[to].port;
+		mo->port = cs->ms->leg[to].port;
 		mo->rtcp_port = md->has_rtcp ? (uint16_t)(mo->port + 1) : 0;
 		if (pol == SG_MEDIA_RELAY) {
 			set_secure(cs, false);
@@ -858,12 +897,57 @@ int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
 	return 0;
 }
 
+static const char *latch_name(enum sg_media_latch l)
+{
+	return l == SG_MEDIA_LATCH_SDP_IP ? "sdp-ip" :
+	    l == SG_MEDIA_LATCH_FIRST ? "first" : "strict";
+}
+
+/*
+ * "198.18.1.66:40000 -> inside port 20012 (expects 198.18.1.10,
+ * media-latch = strict)": the last packet a plain leg refused.
+ */
+static void foreign_describe(const struct sg_media *m, char *buf, size_t len)
+{
+	char from[64], want[64];
+
+	sg_addr_str((const struct sockaddr *)&m->foreign_from, from,
+	    sizeof(from));
+	if (m->foreign_has_want)
+		sg_addr_str((const struct sockaddr *)&m->foreign_want, want,
+		    sizeof(want));
+	else
+		snprintf(want, sizeof(want), "%s", "no address yet");
+	snprintf(buf, len, "%s -> %s port %u (expects %s, media-latch = %s)",
+	    from, m->foreign_side == SG_MEDIA_INSIDE ? "inside" : "outside",
+	    m->foreign_port, want, latch_name(m->foreign_latch));
+}
+
+/*
+ * Once a second: one line for the packets plain legs refused since the
+ * last one (the hot path only counts them). An attack on the relay
+ * ports is thus logged at most once a second per service.
+ */
+static void foreign_log(struct sg_sessions *ss)
+{
+	struct sg_media *m = &ss->media;
+	char what[200];
+
+	if (m->foreign_total == m->foreign_logged)
+		return;
+	foreign_describe(m, what, sizeof(what));
+	log_warnx("%s: media: %llu packet%s from a source that is not the"
+	    " peer's address dropped; the last: %s", ss->svc->cfg->name,
+	    (unsigned long long)(m->foreign_total - m->foreign_logged),
+	    m->foreign_total - m->foreign_logged == 1 ? "" : "s", what);
+	m->foreign_logged = m->foreign_total;
+}
+
 void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 {
-	uint64_t timeout_ms = (uint64_t)(ss->svc->cfg->media_timeout ?
-	    ss->svc->cfg->media_timeout : 120) * 1000;
 	unsigned b, i;
 
+	foreign_log(ss);
 	for (b = 0; b < ss->nbuckets; b++) {
 		struct sg_call *c, *next;
 
@@ -874,6 +958,8 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 			 * SDP, or refused) when it is that old: a stateless
 			 * proxy may never see its BYE.
 			 */
+			uint64_t timeout_ms = (uint64_t)(c->cfg->media_timeout ?
+			    c->cfg->media_timeout : 120) * 1000;
 			bool idle = c->alive > 0 ||
 			    now - c->created_ms >= timeout_ms;
 
@@ -885,11 +971,11 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 
 				if (cs == NULL || !cs->open)
 					continue;
-				if (now - cs->ms.last_rx_ms < timeout_ms)
+				if (now - cs->ms->last_rx_ms < timeout_ms)
 					idle = false;
 				if (cs->rx_prev_since && now - cs->rx_prev_since >
 				    RX_PREV_KEEP_MS) {
-					sg_srtp_close(&cs->ms.leg[1].rx_prev);
+					sg_srtp_close(&cs->ms->leg[1].rx_prev);
 					cs->rx_prev_since = 0;
 				}
 			}
@@ -897,7 +983,7 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 				ss->timeouts++;
 				log_info("%s: call %s: no media for %u s: ended",
 				    ss->svc->cfg->name, c->callid,
-				    ss->svc->cfg->media_timeout);
+				    (unsigned)(timeout_ms / 1000));
 				call_end(c, "media timeout");
 			}
 		}
@@ -920,7 +1006,7 @@ void sg_session_counters(struct sg_sessions *ss, sg_counter_fn fn, void *arg)
 				if (c->streams[i] && c->streams[i]->open)
 					for (side = 0; side < 2; side++)
 						sg_media_stats_add(&sum[side],
-						    &c->streams[i]->ms.leg[side].st_);
+						    &c->streams[i]->ms->leg[side].st_);
 	}
 	fn(arg, "calls_active", "calls crossing now", true, ss->calls_active);
 	fn(arg, "calls_total", "calls seen", false, ss->calls_total);
@@ -956,16 +1042,31 @@ void sg_session_counters(struct sg_sessions *ss, sg_counter_fn fn, void *arg)
 	    false, sum[1].plain_rtcp_drop);
 	fn(arg, "media_tx_drop", "media packets dropped on send", false,
 	    sum[0].tx_drop + sum[1].tx_drop);
+	fn(arg, "media_foreign_drop", "media packets refused: not from the"
+	    " peer's address (media-latch)", false,
+	    sum[0].foreign_drop + sum[1].foreign_drop);
 	fn(arg, "latched", "media sources latched", false,
 	    sum[0].latched + sum[1].latched);
 	fn(arg, "relatched", "media sources that moved", false,
 	    sum[0].relatched + sum[1].relatched);
 }
 
-/* The active calls, one line each, for `sipsgate status`. */
+/*
+ * For `sipsgate status`: the last refused media source, then the active
+ * calls, one line each.
+ */
 void sg_session_calls(struct sg_sessions *ss, FILE *f)
 {
 	unsigned b, i;
+
+	if (ss->media.foreign_ms) {
+		char what[200];
+
+		foreign_describe(&ss->media, what, sizeof(what));
+		fprintf(f, "  media foreign last %s, %llu s ago\n", what,
+		    (unsigned long long)((uv_now(ss->media.loop) -
+		    ss->media.foreign_ms) / 1000));
+	}
 
 	for (b = 0; b < ss->nbuckets; b++) {
 		struct sg_call *c;
@@ -982,13 +1083,19 @@ void sg_session_calls(struct sg_sessions *ss, FILE *f)
 				if (cs == NULL || !cs->open)
 					continue;
 				fprintf(f, " [m%u %u<->%u %s]", i,
-				    cs->ms.leg[0].port, cs->ms.leg[1].port,
+				    cs->ms->leg[0].port, cs->ms->leg[1].port,
 				    cs->secure ? sg_srtp_suite_name(
 				    cs->tx_suite) : "plain RTP");
 			}
 			fprintf(f, "\n");
 		}
 	}
+}
+
+/* No call object left (the last streams closed): nothing points here. */
+bool sg_session_is_idle(const struct sg_sessions *ss)
+{
+	return ss->calls_held == 0;
 }
 
 void sg_session_close_all(struct sg_sessions *ss)

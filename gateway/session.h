@@ -30,6 +30,7 @@ struct sg_sessions {
 	unsigned nbuckets;
 	/* Counters. */
 	uint64_t calls_active, calls_total;
+	uint64_t calls_held;		/* call objects allocated, ended or not */
 	uint64_t streams_active;
 	uint64_t srtp_calls, plain_calls;	/* negotiated media */
 	uint64_t refused_488;
@@ -43,6 +44,8 @@ int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf);
 /* Re-read addresses, port range and suites from svc->cfg (reload). */
 int sg_session_configure(struct sg_sessions *ss, FILE *errf);
 void sg_session_close_all(struct sg_sessions *ss);
+/* True when no call is left, not even one whose streams are closing. */
+bool sg_session_is_idle(const struct sg_sessions *ss);
 
 /* What a message needs from the session layer. */
 struct sg_session_msg {

@@ -270,6 +270,7 @@ int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return -ENOMEM;
 	ctx->cfg = cfg;
+	sg_cfg_hold(cfg);	/* ctx->cfg is read at each handshake */
 	ctx->refs = 1;
 	if (cfg->verify_name[0] != '\0') {
 		snprintf(ctx->verify_name, sizeof(ctx->verify_name), "%s",
@@ -359,6 +360,7 @@ void sg_tls_ctx_free(struct sg_tls_ctx *ctx)
 		gnutls_free(ctx->ticket_key.data);
 	}
 	gnutls_free(ctx->resume.data);
+	sg_cfg_free(ctx->cfg->root);	/* the reference taken in _new */
 	free(ctx);
 }
 

@@ -351,6 +351,7 @@ static void conn_on_close(uv_handle_t *h)
 	struct sg_conn *c = h->data;
 	struct sg_pending *p, *n;
 
+	c->svc->handles_closing--;
 	for (p = c->pending; p; p = n) {
 		n = p->next;
 		free(p);
@@ -430,6 +431,7 @@ unlinked:
 	for (p = c->pending; p; p = p->next)
 		if (!c->raw)
 			sg_proxy_on_send_fail(svc, p->data, p->len);
+	svc->handles_closing++;
 	uv_close((uv_handle_t *)&c->tcp, conn_on_close);
 }
 
@@ -1441,7 +1443,9 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 
 static void sock_on_close(uv_handle_t *h)
 {
-	(void)h;
+	struct sg_sock *sk = container_of(h, struct sg_sock, h);
+
+	sk->svc->handles_closing--;
 }
 
 void sg_xport_stop(struct sg_svc *svc)
@@ -1460,7 +1464,9 @@ void sg_xport_stop(struct sg_svc *svc)
 		uv_handle_t *h = sk->kind == SG_XPORT_UDP ?
 		    (uv_handle_t *)&sk->h.udp : (uv_handle_t *)&sk->h.tcp;
 
-		if (!uv_is_closing(h))
+		if (!uv_is_closing(h)) {
+			svc->handles_closing++;
 			uv_close(h, sock_on_close);
+		}
 	}
 }

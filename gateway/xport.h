@@ -142,6 +142,9 @@ struct sg_svc {
 	enum sg_xport_kind inside_kind;	/* udp unless only tcp accepts */
 	struct sg_sessions *sess;	/* calls and media (session.c) */
 	struct sg_svc_stats st;
+	/* Sockets and connections closed whose close callback is still due:
+	 * a stopped service is freed only at 0 (service.c sweep). */
+	unsigned handles_closing;
 };
 
 /* The whole daemon: main loop state shared by services. */
@@ -150,11 +153,11 @@ struct sg_gw {
 	struct sg_cfg *cfg;		/* the configuration in force */
 	unsigned nsvc;
 	struct sg_svc **svc;		/* the running services */
-	/* Stopped services and replaced configurations: still referenced
-	 * by closing handles and calls, freed at exit. */
-	unsigned nretired, nold;
+	/* Stopped services still referenced by closing handles or calls;
+	 * freed by sg_gw_sweep() once nothing is left. Replaced
+	 * configurations are reference counted (sg_cfg_hold). */
+	unsigned nretired;
 	struct sg_svc **retired;
-	struct sg_cfg **old;
 	struct sg_token_key token_key;
 	uv_timer_t tick;		/* 1 s: keep-alives, reconnects */
 	uint64_t started_ms;

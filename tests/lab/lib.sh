@@ -18,6 +18,7 @@
 #   lab_topology_direct:  phones:lan  gwa:lan,wan  pbx2:wan
 #   + lab_pbx2_lan:       pbx2:lan  phonec:lan
 #   + lab_wan_host NS:    pbx2:wan (a bridge),wan0,NS  NS:wan
+#   + lab_lan_host NS:    phones:lan (a bridge),lan0,NS  NS:lan
 # Addresses (198.18.0.0/15 only, RFC 2544):
 #   phones  lan 198.18.1.10 (phone A) + 198.18.1.11 (phone B), default via .1.1
 #   gwa     lan 198.18.1.1/24, wan 198.18.2.1/24      (no forwarding)
@@ -242,6 +243,38 @@ lab_wan_host() {
 	lab_route "$ns" "$LAB_GWA_WAN"
 	lab_hosts "$ns" "$LAB_GWA_WAN gw-a.lab.test" "$LAB_PBX2 pbx.lab.test"
 	lab_log "WAN host $ns ($addr) bridged in pbx2"
+}
+
+# lab_lan_host NS ADDR — after lab_topology (or _direct), before any peer
+# starts: one more host on the phones' LAN (inside gwa's `trusted`, e.g. an
+# attacker), in its own namespace NS with interface "lan" at ADDR/24,
+# default route via gwa's inside address, hosts file like the phones'.  The
+# LAN becomes a switch, as in lab_wan_host: in phones the veth to gwa is
+# renamed "lan0" and, with the veth to NS (named NS in phones), made a port
+# of a bridge named "lan" that carries the phones' addresses, so their
+# interface name and addresses stay.  Traffic between NS and gwa crosses
+# gwa:lan (capture there to see it with the phones' traffic).
+lab_lan_host() {
+	local ns=$1 addr=$2 p=$LAB_PFX-phones
+	if ! ip -n "$p" link show lan0 >/dev/null 2>&1; then
+		ip -n "$p" addr flush dev lan &&
+			ip -n "$p" link set lan down &&
+			ip -n "$p" link set lan name lan0 &&
+			ip -n "$p" link add lan type bridge stp_state 0 forward_delay 0 &&
+			ip -n "$p" link set lan0 master lan &&
+			ip -n "$p" link set lan0 up &&
+			ip -n "$p" addr add "$LAB_PHONE_A/24" dev lan &&
+			ip -n "$p" addr add "$LAB_PHONE_B/24" dev lan &&
+			ip -n "$p" link set lan up &&
+			ip -n "$p" route add default via "$LAB_GWA_IN" ||
+			lab_fail "lab_lan_host: cannot make the phones' LAN a bridge"
+	fi
+	lab_ns_add "$ns"
+	lab_link "$ns" lan "$addr/24" phones "$ns" -
+	ip -n "$p" link set "$ns" master lan || lab_fail "lab_lan_host: cannot bridge $ns"
+	lab_route "$ns" "$LAB_GWA_IN"
+	lab_hosts "$ns" "$LAB_GWA_IN gw-a.lab.test" "$LAB_GWA_IN pbx.lab.test"
+	lab_log "LAN host $ns ($addr) bridged in phones"
 }
 
 # lab_pbx2_lan — after lab_topology_direct: a plain LAN behind pbx2, with

@@ -148,6 +148,7 @@ static void test_cfg_good_file_loads(void **state)
 	    "tls-priority = NORMAL:-VERS-ALL:+VERS-TLS1.3\n"
 	    "keepalive = 0\n"
 	    "media = srtp-optional\n"
+	    "media-latch = sdp-ip\n"
 	    "srtp-suites = AEAD_AES_128_GCM AES_CM_128_HMAC_SHA1_80\n"
 	    "rtp-ports = 30000-30999\n"
 	    "media-inside = 192.0.2.1\n"
@@ -193,6 +194,8 @@ static void test_cfg_good_file_loads(void **state)
 	assert_string_equal(s->tls_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3");
 	assert_int_equal(s->keepalive, 0);
 	assert_int_equal(s->media, SG_MEDIA_SRTP_OPTIONAL);
+	assert_int_equal(s->media_latch, SG_LATCH_SDP_IP);
+	assert_ptr_equal(s->root, cfg);
 	assert_int_equal(s->nsuites, 2);
 	assert_string_equal(s->suites[0], "AEAD_AES_128_GCM");
 	assert_string_equal(s->suites[1], "AES_CM_128_HMAC_SHA1_80");
@@ -205,6 +208,25 @@ static void test_cfg_good_file_loads(void **state)
 	assert_true(s->sips_rewrite);
 	assert_int_equal(s->flow_timeout, 600);
 	sg_cfg_free(cfg);
+}
+
+/* Each holder keeps the configuration; the last one frees it (reload). */
+static void test_cfg_refcount(void **state)
+{
+	struct sg_cfg *cfg;
+	const struct sg_cfg_service *s;
+
+	(void)state;
+	cfg = expect_ok("[a]\n" SVC_OK);
+	s = &cfg->services[0];
+	assert_int_equal(cfg->refs, 1);
+	assert_ptr_equal(sg_cfg_hold(s), cfg);
+	assert_ptr_equal(sg_cfg_hold(s), cfg);
+	sg_cfg_free(cfg);
+	sg_cfg_free(cfg);
+	assert_int_equal(cfg->refs, 1);		/* still held: readable */
+	assert_string_equal(s->name, "a");
+	sg_cfg_free(cfg);			/* the last: LeakSanitizer checks */
 }
 
 static void test_cfg_defaults(void **state)
@@ -224,6 +246,7 @@ static void test_cfg_defaults(void **state)
 			    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
 	assert_int_equal(s->keepalive, 30);
 	assert_int_equal(s->media, SG_MEDIA_SRTP);
+	assert_int_equal(s->media_latch, SG_LATCH_STRICT);
 	assert_int_equal(s->nsuites, 1);
 	assert_string_equal(s->suites[0], "AES_CM_128_HMAC_SHA1_80");
 	assert_int_equal(s->rtp_min, 20000);
@@ -258,6 +281,9 @@ static void test_cfg_bad_value_reported(void **state)
 		     "warning, info, debug)");
 	expect_error("[a]\n" SVC_OK "keepalive = 3601\n", 7,
 		     "key 'keepalive': '3601' is not valid");
+	expect_error("[a]\n" SVC_OK "media-latch = any\n", 7,
+		     "key 'media-latch': 'any' is not valid (valid: strict, "
+		     "sdp-ip, first)");
 	expect_error("[a]\n" SVC_OK "media = sdes\n", 7,
 		     "key 'media': 'sdes' is not valid (valid: srtp, "
 		     "srtp-optional, relay)");
@@ -812,6 +838,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cfg_good_file_loads),
 		cmocka_unit_test(test_cfg_defaults),
+		cmocka_unit_test(test_cfg_refcount),
 		cmocka_unit_test(test_cfg_unknown_key_reported),
 		cmocka_unit_test(test_cfg_bad_value_reported),
 		cmocka_unit_test(test_cfg_all_errors_reported),
