@@ -21,6 +21,13 @@
 #define SG_MAX_WRITE_QUEUE (4u << 20)	/* per connection, then close */
 #define SG_MAX_STREAM_BUF (SG_SIP_MAX_MSG + 4096)
 #define SG_LINK_BACKOFF_MAX 30
+/*
+ * A burst of connections (a reconnect storm, or a flood) waits in the
+ * kernel's accept queue until the loop takes it; one that finds the queue
+ * full is dropped and retried by its sender seconds later. The kernel caps
+ * this at net.core.somaxconn (4096 by default).
+ */
+#define SG_LISTEN_BACKLOG 4096
 
 /*
  * One receive buffer for the loop: libuv calls alloc_cb then read_cb (for
@@ -1439,8 +1446,8 @@ static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
 			return rc;
 		rc = uv_tcp_bind(&sk->h.tcp, (const struct sockaddr *)addr, 0);
 		if (rc == 0)
-			rc = uv_listen((uv_stream_t *)&sk->h.tcp, 511,
-			    listener_on_conn);
+			rc = uv_listen((uv_stream_t *)&sk->h.tcp,
+			    SG_LISTEN_BACKLOG, listener_on_conn);
 	}
 	svc->nsocks++;		/* closed by sg_xport_stop even on error */
 	if (rc < 0) {
