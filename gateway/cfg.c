@@ -26,9 +26,9 @@
 #include "cfg.h"
 
 #define CFG_MAX_DEPTH 8		/* include nesting */
-#define CFG_MAX_KEYS 32		/* >= SG_ARRAY_SIZE(keywords) */
+#define CFG_MAX_KEYS 48		/* >= SG_ARRAY_SIZE(keywords) */
 #define DEFAULT_CONTROL "/run/sipsgate/control.sock"
-#define DEFAULT_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define DEFAULT_PRIORITY SG_TLS_DEFAULT_PRIORITY
 #define DEFAULT_SUITE "AES_CM_128_HMAC_SHA1_80"
 #define ENDPOINT_VALID \
 	"udp:HOST[:PORT], tcp:HOST[:PORT], tls:HOST[:PORT]; " \
@@ -696,6 +696,46 @@ static int set_keepalive(struct ctx *c, const char *v)
 	return 0;
 }
 
+static int set_tls_handshake_timeout(struct ctx *c, const char *v)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 1, 300, &x) < 0)
+		return -1;
+	cur_svc(c)->tls_handshake_timeout = (unsigned)x;
+	return 0;
+}
+
+static int set_tls_idle_timeout(struct ctx *c, const char *v)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 0, 86400, &x) < 0 || (x > 0 && x < 2))
+		return -1;
+	cur_svc(c)->tls_idle_timeout = (unsigned)x;
+	return 0;
+}
+
+static int set_tls_max_handshakes(struct ctx *c, const char *v)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 1, 100000, &x) < 0)
+		return -1;
+	cur_svc(c)->tls_max_handshakes = (unsigned)x;
+	return 0;
+}
+
+static int set_tls_max_handshakes_src(struct ctx *c, const char *v)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 1, 100000, &x) < 0)
+		return -1;
+	cur_svc(c)->tls_max_handshakes_src = (unsigned)x;
+	return 0;
+}
+
 static int set_flow_timeout(struct ctx *c, const char *v)
 {
 	unsigned long x;
@@ -912,6 +952,14 @@ static const struct keyword keywords[] = {
 	  "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, "
 	  "AEAD_AES_128_GCM, AEAD_AES_256_GCM, AES_256_CM_HMAC_SHA1_80; "
 	  "space-separated" },
+	{ "tls-handshake-timeout", S, false, set_tls_handshake_timeout,
+	  "1..300 seconds" },
+	{ "tls-idle-timeout", S, false, set_tls_idle_timeout,
+	  "0 (off) or 2..86400 seconds" },
+	{ "tls-max-handshakes", S, false, set_tls_max_handshakes,
+	  "1..100000 connections" },
+	{ "tls-max-handshakes-per-source", S, false,
+	  set_tls_max_handshakes_src, "1..100000 connections" },
 	{ "tls-priority", S, false, set_tls_priority,
 	  "a GnuTLS priority string" },
 	{ "tls-trace", S, false, set_tls_trace, "yes, no" },
@@ -1007,6 +1055,10 @@ static void svc_defaults(struct sg_cfg_service *s)
 	s->verify = SG_VERIFY_REQUIRE;
 	strcpy(s->tls_priority, DEFAULT_PRIORITY);
 	s->keepalive = 30;
+	s->tls_handshake_timeout = 10;
+	s->tls_idle_timeout = 120;	/* 4 x keepalive */
+	s->tls_max_handshakes = 256;
+	s->tls_max_handshakes_src = 32;
 	s->media = SG_MEDIA_SRTP;
 	s->nsuites = 1;
 	strcpy(s->suites[0], DEFAULT_SUITE);

@@ -18,6 +18,15 @@
 #define SG_CFG_MAX_PINS 8
 #define SG_CFG_MAX_SUITES 8
 
+/*
+ * TLS 1.2 and 1.3 only; ECDHE key exchange; AEAD suites only (no CBC, no
+ * SHA-1 MAC); no SHA-1 signatures; the server's order of preference.
+ */
+#define SG_TLS_DEFAULT_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:" \
+	"+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
+
 enum sg_xport_kind { SG_XPORT_UDP, SG_XPORT_TCP, SG_XPORT_TLS };
 enum sg_side { SG_SIDE_INSIDE = 0, SG_SIDE_OUTSIDE = 1 };
 enum sg_verify { SG_VERIFY_NONE, SG_VERIFY_OPTIONAL, SG_VERIFY_REQUIRE };
@@ -59,6 +68,10 @@ struct sg_cfg_service {
 	uint8_t pins[SG_CFG_MAX_PINS][32];	/* SHA-256 of the SPKI */
 	char tls_priority[256];
 	unsigned keepalive;	/* seconds, 0 = off */
+	unsigned tls_handshake_timeout;	/* seconds from accept/connect */
+	unsigned tls_idle_timeout;	/* seconds without a byte in, 0 = off */
+	unsigned tls_max_handshakes;	/* accepted, in handshake, in total */
+	unsigned tls_max_handshakes_src;	/* ... from one address */
 	enum sg_media_policy media;
 	unsigned nsuites;
 	char suites[SG_CFG_MAX_SUITES][32];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -41,7 +42,7 @@ void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 #define G(x, help) fn(arg, #x, help, true, s->x)
 	G(tls_active, "TLS connections established now");
 	G(tcp_active, "inside TCP connections now");
-	C(tls_accepted, "TLS connections accepted");
+	C(tls_accepted, "TCP connections accepted on TLS listeners (all)");
 	C(tls_connected, "TLS connections opened");
 	C(tls_resumed, "TLS handshakes that resumed a session");
 	C(hs_fail_server, "TLS handshakes failed, we were the server");
@@ -58,6 +59,18 @@ void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 	C(too_many_hops, "requests refused with 483");
 	C(local_replies, "responses the gateway generated");
 	C(keepalive_pongs, "CRLF keep-alive pings answered");
+	G(tls_handshaking, "accepted TLS connections in handshake now");
+	C(tls_hs_timeout, "TLS handshakes closed by tls-handshake-timeout");
+	C(tls_idle_close, "TLS connections closed by tls-idle-timeout");
+	C(tls_refused_source, "TLS connections refused at accept:"
+	    " tls-max-handshakes-per-source");
+	C(tls_refused_total, "TLS connections refused at accept:"
+	    " tls-max-handshakes");
+	C(tls_refused_fd, "TLS connections refused at accept:"
+	    " file descriptor reserve");
+	C(tls_reneg_refused, "TLS renegotiations refused (connection closed)");
+	C(accept_fail, "accept() failures (out of file descriptors, ...)");
+	C(keepalive_probes, "CRLF pings sent to idle TLS clients");
 	if (svc->cfg->protocol == SG_PROTO_RAW) {
 		C(raw_bytes_in, "tunnel bytes from the inside to the outside");
 		C(raw_bytes_out, "tunnel bytes from the outside to the inside");
@@ -176,7 +189,14 @@ static void ctl_on_conn(uv_stream_t *server, int status)
 {
 	struct ctl_client *cl;
 
-	if (status < 0 || (cl = calloc(1, sizeof(*cl))) == NULL)
+	if (status < 0) {
+		static struct sg_ratelimit rl;
+
+		log_ratelimited(&rl, LOG_WARNING, "control socket: accept: %s"
+		    " ('sipsgate status' got no answer)", uv_strerror(status));
+		return;
+	}
+	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		return;
 	uv_pipe_init(server->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
@@ -239,32 +259,79 @@ void sg_ctl_stop(void)
 	}
 }
 
+/*
+ * Ask the daemon and copy its answer to stdout. Anything short of an
+ * answer (no socket, no daemon, the connection closed with nothing said,
+ * no answer within SG_CTL_TIMEOUT_S) is an error: a message on stderr and
+ * a negative code, so that `sipsgate status` exits 1 and never prints
+ * nothing with success.
+ */
+#define SG_CTL_TIMEOUT_S 10
+
 int sg_ctl_query(const char *path, const char *cmd)
 {
+	struct timeval tv = { .tv_sec = SG_CTL_TIMEOUT_S, .tv_usec = 0 };
 	struct sockaddr_un sun;
 	char buf[4096];
+	size_t total = 0;
 	ssize_t n;
-	int fd;
+	int fd, e;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "sipsgate: control socket path too long: %s\n",
+		    path);
+		return -ENAMETOOLONG;
+	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-		return -errno;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		e = errno;
+		fprintf(stderr, "sipsgate: socket: %s\n", strerror(e));
+		return -e;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int e = errno;
-
+		e = errno;
 		fprintf(stderr, "sipsgate: cannot reach the daemon at %s: %s\n",
 		    path, strerror(e));
 		close(fd);
 		return -e;
 	}
-	if (write(fd, cmd, strlen(cmd)) < 0 || write(fd, "\n", 1) < 0) {
+	if (send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0 ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		e = errno;
 		close(fd);
-		return -errno;
+		if (e == EPIPE || e == ECONNRESET)
+			goto closed;	/* it accepted, then closed at once */
+		fprintf(stderr, "sipsgate: cannot send to the daemon at %s:"
+		    " %s\n", path, strerror(e));
+		return -e;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		fwrite(buf, 1, (size_t)n, stdout);
+		total += (size_t)n;
+	}
+	e = n < 0 ? errno : 0;
 	close(fd);
+	if (fflush(stdout) == EOF)
+		return -EIO;
+	if (n < 0 && total == 0 && e == ECONNRESET)
+		goto closed;
+	if (n < 0) {
+		fprintf(stderr, "sipsgate: the daemon at %s %s: %s\n", path,
+		    total ? "stopped answering" : "did not answer",
+		    e == EAGAIN || e == EWOULDBLOCK ? "timed out" :
+		    strerror(e));
+		return e == EAGAIN || e == EWOULDBLOCK ? -ETIMEDOUT : -e;
+	}
+	if (total == 0)
+		goto closed;
 	return 0;
+closed:
+	fprintf(stderr, "sipsgate: the daemon at %s closed the connection"
+	    " without an answer (is it out of file descriptors? see its"
+	    " log)\n", path);
+	return -EPROTO;
 }

@@ -112,6 +112,29 @@ static void raise_nofile(void)
 	}
 }
 
+/*
+ * Keep a quarter of the file descriptors (at least 64) out of reach of
+ * the TLS listeners: an accepted TLS connection that lands at or above
+ * the watermark is closed at once (xport.c), so inside SIP, media relays
+ * and the control socket still find descriptors during a flood.
+ */
+static void reserve_fds(void)
+{
+	struct rlimit rl;
+	rlim_t reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > INT32_MAX)
+		return;
+	reserve = rl.rlim_cur / 4 < 64 ? 64 : rl.rlim_cur / 4;
+	if (reserve > rl.rlim_cur / 2)
+		reserve = rl.rlim_cur / 2;
+	gw.fd_watermark = (int)(rl.rlim_cur - reserve);
+	log_info("file descriptors: %llu; TLS connections accepted on the"
+	    " outside use only those below %d", (unsigned long long)
+	    rl.rlim_cur, gw.fd_watermark);
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	uint64_t now = uv_now(t->loop);
@@ -236,6 +259,7 @@ int main(int argc, char **argv)
 	if (!to_syslog && sg_journal_is_stderr())
 		sg_journal_install();	/* run by systemd */
 	signal(SIGPIPE, SIG_IGN);
+	reserve_fds();
 	gw.loop = uv_default_loop();
 	gw.cfg = cfg;
 	if (load_token_key(cfg) < 0)

@@ -5,6 +5,7 @@
  * matrix, SPKI SHA-256 pins). Never lets an unverified peer through when
  * verify = require; never logs key material.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -151,6 +152,121 @@ static void peer_subject(const gnutls_datum_t *der, char *buf, size_t len)
 }
 
 /*
+ * A client that sends no certificate where one is required: TLS 1.3 has
+ * certificate_required (RFC 8446 §4.4.2.4); TLS 1.2 answers with
+ * handshake_failure (RFC 5246 §7.4.6).
+ */
+static int no_cert_alert(gnutls_session_t s)
+{
+	return gnutls_protocol_get_version(s) >= GNUTLS_TLS1_3 ?
+	    GNUTLS_A_CERTIFICATE_REQUIRED : GNUTLS_A_HANDSHAKE_FAILURE;
+}
+
+/* The alert that says why a peer's certificate did not verify. */
+static int status_alert(unsigned status)
+{
+	if (status & GNUTLS_CERT_REVOKED)
+		return GNUTLS_A_CERTIFICATE_REVOKED;
+	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		return GNUTLS_A_CERTIFICATE_EXPIRED;
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND |
+	    GNUTLS_CERT_SIGNER_NOT_CA))
+		return GNUTLS_A_UNKNOWN_CA;
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+		return GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+	return GNUTLS_A_BAD_CERTIFICATE;
+}
+
+/*
+ * Watch the records a peer sends during the handshake for a plaintext
+ * alert (type 21, length 2): GnuTLS cannot tell us about those. A TLS 1.3
+ * client that rejects our certificate before it has keys sends one, which
+ * GnuTLS then reports as a decryption failure; under TLS 1.2 GnuTLS turns
+ * an alert in place of the client's Certificate into "no certificate".
+ * Encrypted alerts are left to GnuTLS (GNUTLS_E_FATAL_ALERT_RECEIVED).
+ */
+void sg_tls_sniff(struct sg_tls_peer *peer, const void *buf, size_t n)
+{
+	struct sg_tls_sniff *st = &peer->sniff;
+	const uint8_t *p = buf;
+
+	while (n > 0) {
+		if (st->hdr_got < 5) {		/* type, version, length */
+			st->hdr[st->hdr_got++] = *p++;
+			n--;
+			if (st->hdr_got == 5) {
+				st->left = (size_t)st->hdr[3] << 8 | st->hdr[4];
+				st->is_alert = st->hdr[0] == 21 && st->left == 2;
+				st->alert_got = 0;
+				if (st->left == 0)
+					st->hdr_got = 0;
+			}
+			continue;
+		}
+		if (st->is_alert) {		/* level, description */
+			st->alert[st->alert_got++] = *p;
+			if (st->alert_got == 2)
+				peer->alert_rx = st->alert[1];
+		}
+		p++;
+		n--;
+		if (--st->left == 0)
+			st->hdr_got = 0;
+	}
+}
+
+/* "unknown_ca": the RFC's name of an alert, from GnuTLS's. */
+const char *sg_tls_alert_name(int d, char *buf, size_t len)
+{
+	const char *n = gnutls_alert_get_strname((gnutls_alert_description_t)d);
+	size_t i;
+
+	if (n == NULL)
+		n = "unknown";
+	if (strncmp(n, "GNUTLS_A_", 9) == 0)
+		n += 9;
+	for (i = 0; n[i] && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)n[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+void sg_tls_handshake_failed(gnutls_session_t s, struct sg_tls_peer *peer,
+			     int r, char *why, size_t len)
+{
+	char name[48];
+	int alert = -1;
+
+	if (peer->alert_rx >= 0 || r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		int d = peer->alert_rx >= 0 ? peer->alert_rx :
+		    (int)gnutls_alert_get(s);
+
+		/* GnuTLS reports an alert in place of the client's
+		 * certificate as "no certificate": the alert is the truth. */
+		snprintf(why, len, "peer sent alert %s (%d)%s%s",
+		    sg_tls_alert_name(d, name, sizeof(name)), d,
+		    peer->fail[0] ? "; " : "", peer->fail);
+		return;
+	}
+	if (peer->fail[0] != '\0') {
+		snprintf(why, len, "%s", peer->fail);
+		alert = peer->alert_tx;
+	} else if (r == GNUTLS_E_CERTIFICATE_REQUIRED ||
+	    r == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+		snprintf(why, len, "peer presented no certificate (verify ="
+		    " require)");
+		alert = no_cert_alert(s);
+	} else {
+		snprintf(why, len, "%s", gnutls_strerror(r));
+	}
+	if (alert >= 0)
+		gnutls_alert_send(s, GNUTLS_AL_FATAL,
+		    (gnutls_alert_description_t)alert);
+	else
+		gnutls_alert_send_appropriate(s, r);
+}
+
+/*
  * Called by GnuTLS inside the handshake, after the peer's certificate
  * message. Returning non-zero aborts the handshake with an alert.
  */
@@ -178,6 +294,7 @@ static int verify_cb(gnutls_session_t s)
 		snprintf(peer->fail, sizeof(peer->fail),
 		    "peer presented no certificate (verify = %s)",
 		    cfg->verify == SG_VERIFY_REQUIRE ? "require" : "optional");
+		peer->alert_tx = no_cert_alert(s);
 		return -1;
 	}
 	peer_subject(&chain[0], subj, sizeof(subj));
@@ -185,6 +302,7 @@ static int verify_cb(gnutls_session_t s)
 		if (spki_sha256(&chain[0], pin) < 0) {
 			snprintf(peer->fail, sizeof(peer->fail),
 			    "cannot hash the public key of '%s'", subj);
+			peer->alert_tx = GNUTLS_A_BAD_CERTIFICATE;
 			return -1;
 		}
 		for (i = 0; i < cfg->npins; i++)
@@ -193,6 +311,7 @@ static int verify_cb(gnutls_session_t s)
 		if (i == cfg->npins) {
 			snprintf(peer->fail, sizeof(peer->fail),
 			    "certificate '%s' matches no pin-sha256", subj);
+			peer->alert_tx = GNUTLS_A_BAD_CERTIFICATE;
 			return -1;
 		}
 		if (cfg->ca[0] == '\0')
@@ -221,6 +340,7 @@ static int verify_cb(gnutls_session_t s)
 	if (r < 0) {
 		snprintf(peer->fail, sizeof(peer->fail),
 		    "cannot verify '%s': %s", subj, gnutls_strerror(r));
+		peer->alert_tx = GNUTLS_A_BAD_CERTIFICATE;
 		return -1;
 	}
 	if (status != 0) {
@@ -233,6 +353,7 @@ static int verify_cb(gnutls_session_t s)
 		    (const char *)vdata[0].data : "",
 		    (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? "')" : "");
 		gnutls_free(txt.data);
+		peer->alert_tx = status_alert(status);
 		return -1;
 	}
 	return 0;
@@ -316,8 +437,7 @@ int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
 	}
 	gnutls_certificate_set_verify_function(ctx->cred, verify_cb);
 	r = gnutls_priority_init2(&ctx->prio, cfg->tls_priority[0] ?
-	    cfg->tls_priority : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-	    &errpos, 0);
+	    cfg->tls_priority : SG_TLS_DEFAULT_PRIORITY, &errpos, 0);
 	if (r < 0) {
 		fprintf(errf, "tls-priority '%s': %s near '%s'\n",
 		    cfg->tls_priority, gnutls_strerror(r),
@@ -373,6 +493,9 @@ int sg_tls_session_new(struct sg_tls_ctx *ctx, bool server,
 
 	peer->ctx = ctx;
 	peer->server = server;
+	peer->alert_rx = -1;
+	peer->alert_tx = -1;
+	memset(&peer->sniff, 0, sizeof(peer->sniff));
 	peer->fail[0] = '\0';
 	r = gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
 	    GNUTLS_NONBLOCK);
@@ -397,7 +520,7 @@ int sg_tls_session_new(struct sg_tls_ctx *ctx, bool server,
 			gnutls_session_set_data(s, ctx->resume.data,
 			    ctx->resume.size);
 	}
-	gnutls_handshake_set_timeout(s, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+	gnutls_handshake_set_timeout(s, cfg->tls_handshake_timeout * 1000);
 	if (cfg->tls_trace)
 		gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
 		    GNUTLS_HOOK_POST, trace_hook);

@@ -48,15 +48,40 @@ void sg_tls_ctx_put(struct sg_tls_ctx *ctx);
  * Per-connection verification state, embedded in the connection: the
  * session's user pointer points at it (container_of finds the owner).
  */
+struct sg_tls_sniff {		/* record parser, see sg_tls_sniff() */
+	uint8_t hdr[5], alert[2];
+	unsigned hdr_got, alert_got;
+	bool is_alert;
+	size_t left;
+};
+
 struct sg_tls_peer {
 	struct sg_tls_ctx *ctx;
 	bool server;
+	int alert_rx;		/* plaintext alert the peer sent, or -1 */
+	int alert_tx;		/* alert our verification chose, or -1 */
+	struct sg_tls_sniff sniff;
 	char fail[512];		/* why verification failed, for the log */
 };
+
+/* Feed the bytes the peer sent before the handshake ended. */
+void sg_tls_sniff(struct sg_tls_peer *peer, const void *buf, size_t n);
 
 /* A new session with peer as its user pointer. */
 int sg_tls_session_new(struct sg_tls_ctx *ctx, bool server,
 		       struct sg_tls_peer *peer, gnutls_session_t *out);
+/*
+ * A handshake failed with GnuTLS code r: write why into why[len] (the
+ * alert the peer sent, by name and number, or our verification's reason)
+ * and send the peer the alert that fits (RFC 8446 §6.2, RFC 5246 §7.2.2):
+ * certificate_required (TLS 1.3) or handshake_failure (TLS 1.2) for a
+ * missing client certificate, unknown_ca, certificate_expired, ... for a
+ * certificate that does not verify; none when the peer sent one.
+ */
+void sg_tls_handshake_failed(gnutls_session_t s, struct sg_tls_peer *peer,
+			     int r, char *why, size_t len);
+/* The RFC name of alert d ("unknown_ca"), in buf. */
+const char *sg_tls_alert_name(int d, char *buf, size_t len);
 /* Fill info from an established session. */
 void sg_tls_session_info(gnutls_session_t s, struct sg_tls_info *info);
 /* Remember a client session for resumption on the next connection. */

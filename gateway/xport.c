@@ -21,6 +21,13 @@
 #define SG_MAX_WRITE_QUEUE (4u << 20)	/* per connection, then close */
 #define SG_MAX_STREAM_BUF (SG_SIP_MAX_MSG + 4096)
 #define SG_LINK_BACKOFF_MAX 30
+/*
+ * A burst of connections (a reconnect storm, or a flood) waits in the
+ * kernel's accept queue until the loop takes it; one that finds the queue
+ * full is dropped and retried by its sender seconds later. The kernel caps
+ * this at net.core.somaxconn (4096 by default).
+ */
+#define SG_LISTEN_BACKLOG 4096
 
 /*
  * One receive buffer for the loop: libuv calls alloc_cb then read_cb (for
@@ -29,6 +36,10 @@
  */
 #define SIP_BATCH 8
 static char rx_buf[SIP_BATCH * 65536] __attribute__((aligned(64)));
+
+/* One token bucket per kind of event an attacker can repeat at will. */
+static struct sg_ratelimit rl_hs_fail, rl_hs_timeout, rl_idle, rl_refused,
+    rl_accept, rl_reneg;
 
 static void conn_close(struct sg_conn *c, const char *why);
 static int conn_write_raw(struct sg_conn *c, const char *p, size_t len);
@@ -283,6 +294,49 @@ static void conn_unlink(struct sg_svc *svc, struct sg_conn *c)
 	c->next = c->prev = NULL;
 }
 
+/* Accepted TLS connections in handshake: counted per source and in total. */
+static void hs_link(struct sg_svc *svc, struct sg_conn *c)
+{
+	c->hs_next = svc->hs_list;
+	c->hs_prev = NULL;
+	if (svc->hs_list)
+		svc->hs_list->hs_prev = c;
+	svc->hs_list = c;
+	c->in_hs_list = true;
+	svc->st.tls_handshaking++;
+}
+
+static void hs_unlink(struct sg_svc *svc, struct sg_conn *c)
+{
+	if (!c->in_hs_list)
+		return;
+	if (c->hs_prev)
+		c->hs_prev->hs_next = c->hs_next;
+	else
+		svc->hs_list = c->hs_next;
+	if (c->hs_next)
+		c->hs_next->hs_prev = c->hs_prev;
+	c->hs_next = c->hs_prev = NULL;
+	c->in_hs_list = false;
+	svc->st.tls_handshaking--;
+}
+
+/* Same address, any port. */
+static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)a)->
+		    sin_addr.s_addr == ((const struct sockaddr_in *)
+		    (const void *)b)->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
+		    sin6_addr, &((const struct sockaddr_in6 *)(const void *)b)->
+		    sin6_addr, 16) == 0;
+	return false;
+}
+
 bool sg_xport_conn_is_live(struct sg_svc *svc, const struct sg_conn *conn)
 {
 	const struct sg_conn *c;
@@ -378,10 +432,32 @@ static void conn_close(struct sg_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = true;
-	log_info("%s: %s connection %llu %s %s closed: %s", svc->cfg->name,
-	    c->kind == SG_XPORT_TLS ? "tls" : "tcp",
-	    (unsigned long long)c->id, c->outbound ? "to" : "from",
-	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)), why);
+	/*
+	 * Every way a connection ends is counted here, once: a TLS
+	 * connection that never finished its handshake is a handshake
+	 * failure (whatever ended it), one the peer ended is a remote close.
+	 * Accepted connections that never got that far are logged at debug
+	 * only: what ended them (limits, failures) has its own rate-limited
+	 * line, so a flood of them cannot flood the log.
+	 */
+	hs_unlink(svc, c);
+	if (c->tls && c->connected && !c->ready) {
+		if (c->outbound)
+			svc->st.hs_fail_client++;
+		else
+			svc->st.hs_fail_server++;
+	}
+	if (c->peer_closed)
+		svc->st.remote_close++;
+	if (c->outbound || c->ready || c->kind != SG_XPORT_TLS)
+		log_info("%s: %s connection %llu %s %s closed: %s",
+		    svc->cfg->name, c->kind == SG_XPORT_TLS ? "tls" : "tcp",
+		    (unsigned long long)c->id, c->outbound ? "to" : "from",
+		    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)), why);
+	else
+		log_debug("%s: tls connection %llu from %s closed: %s",
+		    svc->cfg->name, (unsigned long long)c->id,
+		    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)), why);
 	if (c->ready && c->kind == SG_XPORT_TLS && svc->st.tls_active > 0)
 		svc->st.tls_active--;
 	if (c->connected && c->kind == SG_XPORT_TCP && svc->st.tcp_active > 0)
@@ -505,11 +581,11 @@ static void conn_tls_ready(struct sg_conn *c)
 	char a[64];
 
 	c->ready = true;
+	hs_unlink(svc, c);
+	c->last_rx_ms = now_ms(svc);	/* the idle clock starts now */
 	svc->st.tls_active++;
 	if (c->outbound)
 		svc->st.tls_connected++;
-	else
-		svc->st.tls_accepted++;
 	sg_tls_session_info(c->tls, &c->info);
 	if (c->info.resumed)
 		svc->st.tls_resumed++;
@@ -548,27 +624,20 @@ static void conn_tls_drive(struct sg_conn *c)
 		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 			return;
 		if (r < 0) {
-			if (c->outbound)
-				svc->st.hs_fail_client++;
-			else
-				svc->st.hs_fail_server++;
-			if (c->tlsp.fail[0] == '\0' &&
-			    (r == GNUTLS_E_CERTIFICATE_REQUIRED ||
-			    r == GNUTLS_E_NO_CERTIFICATE_FOUND))
-				snprintf(c->tlsp.fail, sizeof(c->tlsp.fail),
-				    "peer presented no certificate (verify ="
-				    " require)");
-			log_warnx("%s: tls handshake %s %s failed: %s",
+			char why[640];
+
+			/* Logs the peer's alert, or sends ours: counted as
+			 * a handshake failure by conn_close(). */
+			sg_tls_handshake_failed(c->tls, &c->tlsp, r, why,
+			    sizeof(why));
+			if (c->tlsp.alert_rx >= 0 ||
+			    r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+				c->peer_closed = true;
+			log_ratelimited(&rl_hs_fail, LOG_WARNING,
+			    "%s: tls handshake %s %s failed: %s",
 			    svc->cfg->name, c->outbound ? "to" : "from",
 			    sg_addr_str((struct sockaddr *)&c->peer, a,
-			    sizeof(a)), c->tlsp.fail[0] ? c->tlsp.fail :
-			    gnutls_strerror(r));
-			if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
-				log_warnx("%s: peer sent alert: %s",
-				    svc->cfg->name, gnutls_alert_get_name(
-				    gnutls_alert_get(c->tls)));
-			else	/* tell the peer why (bad certificate, ...) */
-				gnutls_alert_send_appropriate(c->tls, r);
+			    sizeof(a)), why);
 			conn_close(c, "handshake failed");
 			return;
 		}
@@ -592,22 +661,50 @@ static void conn_tls_drive(struct sg_conn *c)
 		}
 		again = 0;
 		if (n == 0) {
-			svc->st.remote_close++;
+			c->peer_closed = true;
 			conn_close(c, "peer closed");
+			return;
+		}
+		if (n == GNUTLS_E_REHANDSHAKE) {
+			/*
+			 * A ClientHello on an established connection (or a
+			 * HelloRequest to us): SIP never needs renegotiation,
+			 * and a client that asks for it again and again costs
+			 * us a handshake each time. Say no_renegotiation; as
+			 * the server, also close.
+			 */
+			gnutls_alert_send(c->tls, GNUTLS_AL_WARNING,
+			    GNUTLS_A_NO_RENEGOTIATION);
+			if (c->outbound)
+				continue;
+			svc->st.tls_reneg_refused++;
+			log_ratelimited(&rl_reneg, LOG_WARNING, "%s: tls"
+			    " connection %llu from %s asked to renegotiate:"
+			    " refused, closing", svc->cfg->name,
+			    (unsigned long long)c->id, sg_addr_str(
+			    (struct sockaddr *)&c->peer, a, sizeof(a)));
+			conn_close(c, "renegotiation refused");
 			return;
 		}
 		if (n < 0) {
 			if (!gnutls_error_is_fatal((int)n))
 				continue;
-			if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
-				log_warnx("%s: peer sent alert: %s",
-				    svc->cfg->name, gnutls_alert_get_name(
-				    gnutls_alert_get(c->tls)));
-			svc->st.remote_close++;
+			if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+				int d = (int)gnutls_alert_get(c->tls);
+				char name[48];
+
+				log_warnx("%s: tls connection %llu: peer sent"
+				    " alert %s (%d)", svc->cfg->name,
+				    (unsigned long long)c->id,
+				    sg_tls_alert_name(d, name, sizeof(name)),
+				    d);
+			}
+			c->peer_closed = true;
 			conn_close(c, gnutls_strerror((int)n));
 			return;
 		}
 		c->last_rx_ms = now_ms(svc);
+		c->probed = false;
 		/* TLS 1.3 tickets arrive after the handshake: keep one. */
 		if (c->outbound && !c->resume_saved && (gnutls_session_get_flags(
 		    c->tls) & GNUTLS_SFLAGS_SESSION_TICKET)) {
@@ -641,19 +738,31 @@ static void conn_read(struct sg_conn *c, ssize_t n, const uv_buf_t *buf)
 	struct sg_svc *svc = c->svc;
 
 	if (n < 0) {
-		if (n == UV_EOF)
-			svc->st.remote_close++;
+		char a[64];
+
+		c->peer_closed = true;
 		if (c->tls && c->cin.len > c->cin_off)
 			conn_tls_drive(c);	/* a final alert, if any */
 		if (c->raw && !c->closing)
 			raw_forward(c);		/* what is left, if it can */
+		if (c->tls && !c->ready && !c->closing)
+			log_ratelimited(&rl_hs_fail, LOG_WARNING, "%s: tls"
+			    " handshake %s %s failed: the peer closed the"
+			    " connection (%s)", svc->cfg->name,
+			    c->outbound ? "to" : "from", sg_addr_str(
+			    (struct sockaddr *)&c->peer, a, sizeof(a)),
+			    n == UV_EOF ? "end of stream" :
+			    uv_strerror((int)n));
 		conn_close(c, n == UV_EOF ? "peer closed" :
 		    uv_strerror((int)n));
 		return;
 	}
 	if (n == 0)
 		return;
+	c->got_bytes = true;
 	if (c->kind == SG_XPORT_TLS) {
+		if (!c->ready)
+			sg_tls_sniff(&c->tlsp, buf->base, (size_t)n);
 		if (buf_append(&c->cin, buf->base, (size_t)n) < 0) {
 			conn_close(c, "out of memory");
 			return;
@@ -966,15 +1075,71 @@ static void raw_ready(struct sg_conn *c)
 	}
 }
 
+/*
+ * May an accepted TLS connection start its handshake? NULL if so; else
+ * why not (it is then closed at once, counted, and logged rate-limited).
+ * A TLS accept never keeps a file descriptor at or above the watermark,
+ * so a flood of connections on the outside cannot take the descriptors
+ * that inside SIP, media relays and the control socket need.
+ */
+static const char *tls_admit(struct sg_svc *svc, struct sg_conn *c)
+{
+	const struct sg_cfg_service *cfg = svc->cfg;
+	struct sockaddr *peer = (struct sockaddr *)&c->peer;
+	const struct sg_conn *h;
+	uv_os_fd_t fd = -1;
+	unsigned n = 0;
+	char a[64];
+
+	if (svc->gw->fd_watermark > 0 &&
+	    uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+	    fd >= svc->gw->fd_watermark) {
+		svc->st.tls_refused_fd++;
+		log_ratelimited(&rl_refused, LOG_WARNING, "%s: refused tls"
+		    " connection from %s: file descriptors are short (fd %d;"
+		    " those from %d up are kept for inside SIP, media and"
+		    " control)", cfg->name, sg_addr_str(peer, a, sizeof(a)),
+		    fd, svc->gw->fd_watermark);
+		return "file descriptor reserve";
+	}
+	if (svc->st.tls_handshaking >= cfg->tls_max_handshakes) {
+		svc->st.tls_refused_total++;
+		log_ratelimited(&rl_refused, LOG_WARNING, "%s: refused tls"
+		    " connection from %s: %u connections in handshake"
+		    " (tls-max-handshakes)", cfg->name,
+		    sg_addr_str(peer, a, sizeof(a)), cfg->tls_max_handshakes);
+		return "too many handshakes";
+	}
+	for (h = svc->hs_list; h; h = h->hs_next)
+		if (same_host((const struct sockaddr *)&h->peer, peer))
+			n++;
+	if (n >= cfg->tls_max_handshakes_src) {
+		svc->st.tls_refused_source++;
+		log_ratelimited(&rl_refused, LOG_WARNING, "%s: refused tls"
+		    " connection from %s: %u connections from that address in"
+		    " handshake (tls-max-handshakes-per-source)", cfg->name,
+		    sg_addr_str(peer, a, sizeof(a)), n);
+		return "too many handshakes from this address";
+	}
+	return NULL;
+}
+
 static void listener_on_conn(uv_stream_t *ls, int status)
 {
 	struct sg_sock *sk = container_of((uv_tcp_t *)ls, struct sg_sock, h.tcp);
 	struct sg_svc *svc = sk->svc;
 	struct sg_conn *c;
+	const char *why;
 	char a[64];
 
 	if (status < 0) {
-		log_warnx("%s: accept: %s", svc->cfg->name, uv_strerror(status));
+		/* Out of descriptors: libuv accepted and closed what was
+		 * waiting, with a descriptor it keeps spare for this. */
+		svc->st.accept_fail++;
+		log_ratelimited(&rl_accept, LOG_WARNING, "%s: accept on %s:"
+		    " %s (pending connections closed)", svc->cfg->name,
+		    sg_addr_str((struct sockaddr *)&sk->addr, a, sizeof(a)),
+		    uv_strerror(status));
 		return;
 	}
 	if ((c = conn_new(svc, sk->kind, sk->side, false)) == NULL)
@@ -997,10 +1162,18 @@ static void listener_on_conn(uv_stream_t *ls, int status)
 		return;
 	}
 	if (c->kind == SG_XPORT_TLS) {
+		svc->st.tls_accepted++;	/* every one, however short */
+		if ((why = tls_admit(svc, c)) != NULL) {
+			conn_close(c, why);
+			return;
+		}
 		if (conn_start_tls(c, true) < 0) {
 			conn_close(c, "tls setup failed");
 			return;
 		}
+		hs_link(svc, c);
+		c->hs_deadline_ms = now_ms(svc) +
+		    (uint64_t)svc->cfg->tls_handshake_timeout * 1000;
 	} else {
 		c->ready = true;
 	}
@@ -1058,6 +1231,9 @@ static struct sg_conn *conn_connect(struct sg_svc *svc, enum sg_side side,
 		conn_close(c, "tls setup failed");
 		return NULL;
 	}
+	if (kind == SG_XPORT_TLS)	/* TCP connect and handshake */
+		c->hs_deadline_ms = now_ms(svc) +
+		    (uint64_t)svc->cfg->tls_handshake_timeout * 1000;
 	c->connect_req.data = c;
 	log_debug("%s: connecting to %s (%s)", svc->cfg->name,
 	    sg_addr_str(to, a, sizeof(a)), kind == SG_XPORT_TLS ? "tls" : "tcp");
@@ -1272,8 +1448,8 @@ static int sock_open(struct sg_svc *svc, enum sg_xport_kind kind,
 			return rc;
 		rc = uv_tcp_bind(&sk->h.tcp, (const struct sockaddr *)addr, 0);
 		if (rc == 0)
-			rc = uv_listen((uv_stream_t *)&sk->h.tcp, 511,
-			    listener_on_conn);
+			rc = uv_listen((uv_stream_t *)&sk->h.tcp,
+			    SG_LISTEN_BACKLOG, listener_on_conn);
 	}
 	svc->nsocks++;		/* closed by sg_xport_stop even on error */
 	if (rc < 0) {
@@ -1400,12 +1576,71 @@ int sg_xport_start(struct sg_svc *svc)
 	return 0;
 }
 
-/* The persistent link to the TLS connect target, and keep-alives. */
+/* A TLS handshake that did not finish in time: close it. */
+static void conn_hs_timeout(struct sg_conn *c)
+{
+	struct sg_svc *svc = c->svc;
+	char a[64];
+
+	svc->st.tls_hs_timeout++;
+	if (c->outbound && !c->connected)
+		svc->st.conn_fail++;
+	log_ratelimited(&rl_hs_timeout, LOG_WARNING, "%s: tls handshake %s %s"
+	    " timed out after %u s (%s): closing", svc->cfg->name,
+	    c->outbound ? "to" : "from",
+	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)),
+	    svc->cfg->tls_handshake_timeout, c->outbound && !c->connected ?
+	    "no TCP connection" : c->got_bytes ? "handshake incomplete" :
+	    "nothing received");
+	conn_close(c, "handshake timeout");
+}
+
+/*
+ * An accepted TLS connection that received nothing (no SIP, no CRLF
+ * keep-alive) for half of tls-idle-timeout gets one CRLF ping, which
+ * any live SIP stack answers (RFC 5626 §4.4.1); after all of it, it is
+ * closed. Connections we opened are exempt: they send the pings.
+ */
+static void conn_idle_check(struct sg_conn *c, uint64_t now)
+{
+	struct sg_svc *svc = c->svc;
+	uint64_t lim = (uint64_t)svc->cfg->tls_idle_timeout * 1000;
+	char a[64];
+
+	if (lim == 0 || c->outbound || c->raw || now - c->last_rx_ms < lim / 2)
+		return;
+	if (now - c->last_rx_ms >= lim) {
+		svc->st.tls_idle_close++;
+		log_ratelimited(&rl_idle, LOG_INFO, "%s: tls connection %llu"
+		    " from %s: nothing received for %u s (tls-idle-timeout):"
+		    " closing", svc->cfg->name, (unsigned long long)c->id,
+		    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)),
+		    svc->cfg->tls_idle_timeout);
+		conn_close(c, "idle");
+		return;
+	}
+	if (!c->probed) {
+		c->probed = true;
+		if (conn_write_raw(c, "\r\n\r\n", 4) == 0)
+			svc->st.keepalive_probes++;
+	}
+}
+
+/* The persistent link to the TLS connect target, keep-alives, deadlines. */
 void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 {
 	const struct sg_cfg_service *cfg = svc->cfg;
 	struct sg_conn *c, *next;
 
+	for (c = svc->conns; c; c = next) {
+		next = c->next;
+		if (!c->closing && c->kind == SG_XPORT_TLS && !c->ready &&
+		    c->hs_deadline_ms != 0 && now >= c->hs_deadline_ms) {
+			conn_hs_timeout(c);
+			if (next && next->closing)	/* a raw partner */
+				next = svc->conns;
+		}
+	}
 	if (cfg->protocol == SG_PROTO_RAW)
 		return;		/* no persistent link, no CRLF in a byte stream */
 	for (int side = 0; side < 2; side++) {
@@ -1430,6 +1665,9 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 	for (c = svc->conns; c; c = next) {
 		next = c->next;
 		if (c->closing || !c->ready || c->kind != SG_XPORT_TLS)
+			continue;
+		conn_idle_check(c, now);
+		if (c->closing)
 			continue;
 		/* RFC 5626 §4.4.1: the side that connected sends pings. */
 		if (c->outbound && cfg->keepalive > 0 &&

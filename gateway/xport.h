@@ -47,6 +47,16 @@ struct sg_svc_stats {
 	uint64_t keepalive_pongs;
 	uint64_t raw_bytes_in;		/* protocol = raw: bytes forwarded */
 	uint64_t raw_bytes_out;		/* (in: inside -> outside) */
+	/* The TLS listener's limits (docs/tls.md, "Limits"). */
+	uint64_t tls_handshaking;	/* accepted, in handshake now */
+	uint64_t tls_hs_timeout;	/* closed: tls-handshake-timeout */
+	uint64_t tls_idle_close;	/* closed: tls-idle-timeout */
+	uint64_t tls_refused_source;	/* closed at once: per-source cap */
+	uint64_t tls_refused_total;	/* closed at once: total cap */
+	uint64_t tls_refused_fd;	/* closed at once: fd reserve */
+	uint64_t tls_reneg_refused;	/* client-initiated renegotiation */
+	uint64_t accept_fail;		/* accept() failed (EMFILE, ...) */
+	uint64_t keepalive_probes;	/* CRLF pings sent to idle clients */
 };
 
 struct sg_buf {
@@ -94,6 +104,12 @@ struct sg_conn {
 	struct sg_pending *pending, **pending_tail;
 	size_t pending_bytes;
 	uint64_t last_rx_ms;
+	uint64_t hs_deadline_ms;	/* TLS: closed if not ready by then */
+	struct sg_conn *hs_next, *hs_prev;	/* svc->hs_list */
+	bool in_hs_list;		/* accepted, handshake not done */
+	bool got_bytes;			/* anything received at all */
+	bool peer_closed;		/* EOF, reset, close_notify or alert */
+	bool probed;			/* idle: one CRLF ping sent */
 	uv_connect_t connect_req;
 };
 
@@ -119,6 +135,7 @@ struct sg_svc {
 	unsigned nsocks;
 	struct sg_sock socks[SG_SVC_MAX_SOCKS];
 	struct sg_conn *conns;
+	struct sg_conn *hs_list;	/* accepted TLS, handshake not done */
 	/* Next hop per side (the `connect` keys), resolved at start. */
 	bool has_connect[2];
 	enum sg_xport_kind connect_kind[2];
@@ -166,6 +183,10 @@ struct sg_gw {
 	bool flush_ready;
 	struct sg_conn *dirty;		/* corked since the last flush */
 	uint64_t next_conn_id;
+	/* A TLS connection accepted on a file descriptor at or above this
+	 * is closed at once: the rest stays for inside SIP, media and the
+	 * control socket (0: no limit). Set from RLIMIT_NOFILE. */
+	int fd_watermark;
 };
 
 /* Where a message came from, for the proxy. */

@@ -242,9 +242,12 @@ static void test_cfg_defaults(void **state)
 	s = &cfg->services[0];
 	assert_int_equal(s->protocol, SG_PROTO_SIP);
 	assert_int_equal(s->verify, SG_VERIFY_REQUIRE);
-	assert_string_equal(s->tls_priority,
-			    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+	assert_string_equal(s->tls_priority, SG_TLS_DEFAULT_PRIORITY);
 	assert_int_equal(s->keepalive, 30);
+	assert_int_equal(s->tls_handshake_timeout, 10);
+	assert_int_equal(s->tls_idle_timeout, 120);
+	assert_int_equal(s->tls_max_handshakes, 256);
+	assert_int_equal(s->tls_max_handshakes_src, 32);
 	assert_int_equal(s->media, SG_MEDIA_SRTP);
 	assert_int_equal(s->media_latch, SG_LATCH_STRICT);
 	assert_int_equal(s->nsuites, 1);
@@ -301,6 +304,15 @@ static void test_cfg_bad_value_reported(void **state)
 	expect_error("[a]\n" SVC_OK "sips-rewrite = maybe\n", 7,
 		     "key 'sips-rewrite': 'maybe' is not valid (valid: yes, "
 		     "no)");
+	expect_error("[a]\n" SVC_OK "tls-handshake-timeout = 0\n", 7,
+		     "key 'tls-handshake-timeout': '0' is not valid (valid: "
+		     "1..300 seconds)");
+	expect_error("[a]\n" SVC_OK "tls-idle-timeout = 1\n", 7,
+		     "key 'tls-idle-timeout': '1' is not valid (valid: 0 (off)"
+		     " or 2..86400 seconds)");
+	expect_error("[a]\n" SVC_OK "tls-max-handshakes-per-source = x\n",
+		     7, "key 'tls-max-handshakes-per-source': 'x' is not "
+		     "valid");
 	expect_error("[a]\n" SVC_OK "tls-priority = NORMAL:+BOGUS\n", 7,
 		     "key 'tls-priority': 'NORMAL:+BOGUS' is not valid");
 	expect_error("[a]\n" SVC_OK "trusted = 192.0.2.0/33\n", 7,
