@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""The outside half of the media invariant (DESIGN §4), on a WAN capture:
+the SIP there is TLS, so it is decrypted with the gateways' TLS key logs
+(GnuTLS writes one where SSLKEYLOGFILE points; lab_gw_start sets it), and
+no SIP message sent by a gateway with media = srtp (--srtp-from ADDRESS)
+may carry an SDP m= line with a plain RTP profile (RTP/AVP, RTP/AVPF).
+
+usage: wan_sdp_verdict.py CAPTURE --keylog FILE [--keylog FILE]...
+                          [--srtp-from ADDRESS]... [--min-sdp N]
+Every TLS stream that carries application data to or from an --srtp-from
+address must decrypt, or the verdict fails (it could not look).  Exit 0
+when no such SDP left, 1 otherwise."""
+import argparse
+import sys
+
+from sipcap import PLAIN_M_RE, stream_messages
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("capture")
+    ap.add_argument("--keylog", action="append", default=[])
+    ap.add_argument("--srtp-from", action="append", default=[])
+    ap.add_argument("--min-sdp", type=int, default=0)
+    a = ap.parse_args()
+    msgs, seen = stream_messages(a.capture, "tls", a.keylog)
+    gw = set(a.srtp_from)
+
+    def host(ep):
+        return ep.rsplit(":", 1)[0]
+    mine = [m for m in msgs if host(m.src) in gw]
+    sdps = [m for m in mine if PLAIN_M_RE.search(m.body) or b"\nm=" in m.body]
+    bad = [m for m in mine if PLAIN_M_RE.search(m.data)]
+    dark = [s for s, (n0, n1, nbytes) in seen.items()
+            if nbytes == 0 and (host(n0) in gw or host(n1) in gw or n0 == "?")]
+    print(f"wan_sdp_verdict {a.capture}: {len(seen)} TLS streams with data,"
+          f" {len(seen) - len(dark)} decrypted; {len(msgs)} SIP messages,"
+          f" {len(mine)} from {sorted(gw) or 'no gateway'}, {len(sdps)} of"
+          f" them with SDP, {len(bad)} offering or accepting plain RTP")
+    for m in bad[:20]:
+        print(f"  PLAIN {m.where} {m.src} -> {m.dst}: {m.start!r}:",
+              [x.group(0).decode() for x in PLAIN_M_RE.finditer(m.data)])
+    for s in dark:
+        print(f"  could not decrypt TLS stream {s} {seen[s][:2]}")
+    ok = not bad and not dark and len(sdps) >= a.min_sdp
+    if len(sdps) < a.min_sdp:
+        print(f"  only {len(sdps)} SDP bodies from the gateways, want >= {a.min_sdp}")
+    print("verdict:", "no RTP/AVP left a gateway's outside" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
