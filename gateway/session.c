@@ -1053,9 +1053,12 @@ int sg_session_egress_check(struct sg_sessions *ss, enum sg_side to,
 	if (why == NULL)
 		return 0;
 	ss->violations++;
+	for (i = 0; i < len && i < 80 && msg[i] != '\r' && msg[i] != '\n' &&
+	    msg[i] != '\0'; i++)
+		;
 	log_ratelimited(&ss->rl_violation, LOG_ERR, "%s: media policy"
 	    " violation blocked at the egress (a bug: please report): %s: %.*s",
-	    ss->svc->cfg->name, why, (int)SG_MIN(len, 60), msg);
+	    ss->svc->cfg->name, why, (int)i, msg);
 	return -EACCES;
 }
 
