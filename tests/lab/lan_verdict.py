@@ -3,34 +3,41 @@
 inside a gateway: no SIP message (UDP datagrams, and TCP streams put back in
 order and cut by Content-Length) carries a=crypto, a=fingerprint,
 a=key-mgmt or RTP/SAVP (which also matches RTP/SAVPF and UDP/TLS/RTP/SAVP),
-in any case, anywhere in the message.
+in any case, anywhere in its body, nor an a=crypto:, a=fingerprint: or
+a=key-mgmt: attribute with a value anywhere in the message (a Warning
+header that names a=crypto is not a leak).
 
-usage: lan_verdict.py CAPTURE [--min-sip N] [--quiet]
+usage: lan_verdict.py CAPTURE [--from ADDRESS]... [--min-sip N]
+With --from, only messages sent from those addresses (the gateways' inside
+addresses: what a gateway sends toward the inside) are checked; a phone may
+send anything, the gateway must not pass it on.
 Prints a summary and every offending message; exit 0 when none, 1 otherwise
 (also when fewer than N SIP messages were found: the check saw nothing)."""
 import argparse
 import sys
 
-from sipcap import SECRET_RE, stream_messages, udp_messages
+from sipcap import leaks, stream_messages, udp_messages
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("capture")
     ap.add_argument("--min-sip", type=int, default=0)
-    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--from", dest="src", action="append", default=[])
     a = ap.parse_args()
     msgs = udp_messages(a.capture)
     tcp, _ = stream_messages(a.capture, "tcp")
     msgs += tcp
-    bad = [m for m in msgs if SECRET_RE.search(m.data)]
+    src = set(a.src)
+    checked = [m for m in msgs if not src or m.src.rsplit(":", 1)[0] in src]
+    bad = [m for m in checked if leaks(m.data)]
     sdps = sum(1 for m in msgs if b"\nm=" in m.body or m.body.startswith(b"m="))
     print(f"lan_verdict {a.capture}: {len(msgs)} SIP messages "
           f"({len(msgs) - len(tcp)} UDP, {len(tcp)} TCP), {sdps} with SDP,"
-          f" {len(bad)} carrying a=crypto/a=fingerprint/a=key-mgmt/RTP/SAVP")
+          f" {len(checked)} sent by {sorted(src) or 'anyone'},"
+          f" {len(bad)} of those carrying a=crypto/a=fingerprint/a=key-mgmt/RTP/SAVP")
     for m in bad[:20]:
-        found = sorted({x.group(0).decode().lower()
-                        for x in SECRET_RE.finditer(m.data)})
+        found = leaks(m.data)
         print(f"  LEAK {m.where} {m.src} -> {m.dst}: {m.start!r}: {found}")
     ok = not bad and len(msgs) >= a.min_sip
     if len(msgs) < a.min_sip:

@@ -61,6 +61,7 @@ LAB_CAPS=()         # "PID FILE" of running captures
 declare -A LAB_CAP_ROLE=()   # FILE -> lan | wan | none (lab_capture_verdict)
 LAB_KEYLOGS=()      # TLS key logs the lab gateways write (gw.sh)
 LAB_GW_SRTP_ADDRS=()   # WAN addresses of lab gateways with media = srtp
+LAB_GW_IN_ADDRS=()  # LAN addresses of the lab gateways (their inside)
 LAB_IN_CLEANUP=0
 LAB_RESULT=1        # set to 0 by lab_pass
 
@@ -390,8 +391,9 @@ lab_capture_role() { LAB_CAP_ROLE[$1]=$2; }
 
 # lab_capture_verdict FILE — the media invariant of DESIGN §4, checked on
 # every capture (docs/security.md):
-#   lan: no SIP message on a gateway's inside LAN carries a=crypto,
-#        a=fingerprint, a=key-mgmt or RTP/SAVP (lan_verdict.py);
+#   lan: no SIP message a lab gateway sends on its inside LAN (all of them
+#        when no gateway was started) carries a=crypto, a=fingerprint,
+#        a=key-mgmt or RTP/SAVP (lan_verdict.py);
 #   wan: decrypted with the lab gateways' TLS key logs, no SDP sent by a lab
 #        gateway with media = srtp offers or accepts RTP/AVP
 #        (wan_sdp_verdict.py); skipped when no lab gateway wrote a key log.
@@ -402,7 +404,10 @@ lab_capture_verdict() {
 	out=$LAB_DIR/verdict-$(basename "$file").txt
 	case $role in
 	lan)
-		python3 "$LAB_LIB_DIR/lan_verdict.py" "$file" >"$out" 2>&1 ||
+		for a in ${LAB_GW_IN_ADDRS[@]+"${LAB_GW_IN_ADDRS[@]}"}; do
+			args+=(--from "$a")
+		done
+		python3 "$LAB_LIB_DIR/lan_verdict.py" "$file" ${args[@]+"${args[@]}"} >"$out" 2>&1 ||
 			lab_fail "media invariant broken on the LAN ($file): $(cat "$out")"
 		lab_log "$(head -n 1 "$out")"
 		;;

@@ -10,6 +10,19 @@ import subprocess
 
 START_RE = re.compile(rb"^(?:[A-Za-z]+ \S+ SIP/2\.0\r?\n|SIP/2\.0 \d{3} )")
 SECRET_RE = re.compile(rb"a=crypto|a=fingerprint|a=key-mgmt|RTP/SAVP", re.I)
+# In headers only an attribute with its value is a leak: our own Warning
+# texts name a=crypto ("the answer has no a=crypto").
+KEYLINE_RE = re.compile(rb"a=(?:crypto|fingerprint|key-mgmt):", re.I)
+
+
+def leaks(data: bytes):
+    """What of the inside invariant a whole message breaks: SECRET_RE in
+    its body, KEYLINE_RE anywhere."""
+    i = data.find(b"\r\n\r\n")
+    body = data[i + 4:] if i >= 0 else b""
+    found = {m.group(0).decode().lower() for m in SECRET_RE.finditer(body)}
+    found |= {m.group(0).decode().lower() for m in KEYLINE_RE.finditer(data)}
+    return sorted(found)
 PLAIN_M_RE = re.compile(rb"(?m)^m=\S+ +\d+(?:/\d+)? +RTP/AVPF?(?=\s|$)", re.I)
 
 
