@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--from", dest="src", action="append", default=[])
     a = ap.parse_args()
     msgs = udp_messages(a.capture)
-    tcp, _ = stream_messages(a.capture, "tcp")
+    tcp, _, _ = stream_messages(a.capture, "tcp")
     msgs += tcp
     src = set(a.src)
     checked = [m for m in msgs if not src or m.src.rsplit(":", 1)[0] in src]

@@ -62,7 +62,7 @@ declare -A LAB_CAP_ROLE=()   # FILE -> lan | wan | none (lab_capture_verdict)
 LAB_KEYLOGS=()      # TLS key logs the lab gateways write (gw.sh)
 LAB_GW_SRTP_ADDRS=()   # WAN addresses of lab gateways with media = srtp
 LAB_GW_IN_ADDRS=()  # LAN addresses of the lab gateways (their inside)
-LAB_IN_CLEANUP=0
+LAB_CAP_PENDING=()  # captures stopped, verdict not run yet
 LAB_RESULT=1        # set to 0 by lab_pass
 
 lab_log() { echo "[lab ${LAB_NAME:-?} $(date +%T.%3N)] $*" >&2; }
@@ -94,7 +94,6 @@ lab_nsname() { echo "$LAB_PFX-$1"; }
 lab_cleanup() {
 	local rc=$? pid i ns
 	trap - EXIT INT TERM
-	LAB_IN_CLEANUP=1
 	[ "$LAB_RESULT" = 0 ] || [ "$rc" != 0 ] || rc=1
 	# captures first so their files are complete
 	lab_capture_stop >/dev/null 2>&1 || true
@@ -361,8 +360,8 @@ lab_capture_start() {
 }
 
 # lab_capture_stop [FILE] — stop the capture writing FILE (default: all),
-# wait until the file is complete, then check the media invariant on it
-# (lab_capture_verdict; not while the lab is being torn down).
+# wait until the file is complete; its media invariant check
+# (lab_capture_verdict) runs in lab_capture_verdicts / lab_pass.
 lab_capture_stop() {
 	local want=${1:-} c pid file rest=() done=() i
 	for c in "${LAB_CAPS[@]}"; do
@@ -379,10 +378,19 @@ lab_capture_stop() {
 		fi
 	done
 	LAB_CAPS=(${rest[@]+"${rest[@]}"})
-	[ "$LAB_IN_CLEANUP" = 1 ] && return 0
-	for file in ${done[@]+"${done[@]}"}; do
+	LAB_CAP_PENDING+=(${done[@]+"${done[@]}"})
+}
+
+# lab_capture_verdicts — run lab_capture_verdict on every capture stopped
+# since the last call (lab_pass does; a test that reads the verdict files
+# calls it first).  Deferred to here so that a verdict's tshark runs never
+# sit between the steps of a test.
+lab_capture_verdicts() {
+	local file
+	for file in ${LAB_CAP_PENDING[@]+"${LAB_CAP_PENDING[@]}"}; do
 		lab_capture_verdict "$file"
 	done
+	LAB_CAP_PENDING=()
 }
 
 # lab_capture_role FILE lan|wan|none — override the role lab_capture_start
@@ -643,6 +651,7 @@ lab_fail() {
 # lab_pass — print PASS and exit 0 (cleanup removes $LAB_DIR).
 lab_pass() {
 	lab_capture_stop   # the captures still running get their verdict too
+	lab_capture_verdicts
 	echo "PASS: ${LAB_NAME:-lab}" >&2
 	LAB_RESULT=0
 	exit 0

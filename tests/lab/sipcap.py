@@ -107,26 +107,43 @@ def stream_bytes(cap, keylogs=()):
     return res
 
 
-def tcp_streams(cap, flt):
-    out = tshark(["-r", cap, "-Y", flt, "-T", "fields", "-e", "tcp.stream"])
-    return sorted({int(x) for x in out.decode().split() if x.strip()})
+def tls_streams(cap):
+    """(streams with TLS application data, streams whose ClientHello is in
+    the capture), in one tshark pass."""
+    out = tshark(["-r", cap, "-Y", "tls", "-T", "fields", "-E",
+                  "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,",
+                  "-e", "tcp.stream", "-e", "tls.handshake.type", "-e",
+                  "tls.record.content_type", "-e", "tls.record.opaque_type"])
+    data, hello = set(), set()
+    for line in out.decode().splitlines():
+        f = (line.split("\t") + ["", "", "", ""])[:4]
+        if not f[0].strip():
+            continue
+        s = int(f[0])
+        if "1" in f[1].split(","):
+            hello.add(s)
+        if "23" in f[2].split(",") or "23" in f[3].split(","):
+            data.add(s)
+    return data, hello
 
 
 def stream_messages(cap, proto="tcp", keylogs=()):
     """SIP messages of every TCP stream (proto tcp) or decrypted TLS stream
-    (proto tls); returns (messages, {stream: (end, end, bytes)}) so that a
-    caller can tell streams that did not decrypt (0 bytes)."""
-    flt = ("tcp.len > 0" if proto == "tcp" else
-           "tls.record.opaque_type == 23 || tls.record.content_type == 23")
-    streams = tcp_streams(cap, flt)
+    (proto tls); returns (messages, {stream: (end, end, bytes)}, streams
+    whose handshake is in the capture) so that a caller can tell streams
+    that did not decrypt (0 bytes)."""
+    hello = set()
+    if proto == "tls":
+        streams, hello = tls_streams(cap)
     msgs, seen = [], {}
     for (s, src, dst), data in sorted(stream_bytes(cap, keylogs).items()):
-        if s not in streams:
+        if proto == "tls" and s not in streams:
             continue
         n = seen.get(s, (src, dst, 0))[2]
         seen[s] = (src, dst, n + len(data))
         for piece in frame(data):
             msgs.append(SipMsg(src, dst, piece, f"{proto} stream {s}"))
-    for s in streams:
-        seen.setdefault(s, ("?", "?", 0))
-    return msgs, seen
+    if proto == "tls":
+        for s in streams:
+            seen.setdefault(s, ("?", "?", 0))
+    return msgs, seen, hello

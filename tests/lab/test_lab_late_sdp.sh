@@ -62,12 +62,12 @@ grep -q "late SDP" "$LAB_DIR/gwa.log" ||
 	lab_fail "gwa logged nothing about the late messages"
 
 lab_capture_stop
+lab_capture_verdicts
 # lab_capture_stop ran both verdicts; show them, and insist that they saw
-# the call (the LAN check found SIP, the WAN check decrypted SDP of gwa's).
+# the call (the LAN check found gwa's SIP, the WAN check decrypted gwa's SDP).
 cat "$LAB_DIR/verdict-lan.pcapng.txt" "$LAB_DIR/verdict-wan.pcapng.txt"
-python3 "$LAB_LIB_DIR/lan_verdict.py" "$LAB_DIR/lan.pcapng" --min-sip 6 >/dev/null ||
-	lab_fail "the LAN verdict saw too little SIP"
-python3 "$LAB_LIB_DIR/wan_sdp_verdict.py" "$LAB_DIR/wan.pcapng" \
-	--keylog "$LAB_DIR/tls-keys.txt" --srtp-from $LAB_GWA_WAN --min-sdp 1 >/dev/null ||
-	lab_fail "the WAN verdict did not decrypt gwa's SDP"
+n=$(sed -n 's/.* \([0-9]*\) sent by .*/\1/p' "$LAB_DIR/verdict-lan.pcapng.txt")
+[ "${n:-0}" -ge 4 ] || lab_fail "the LAN verdict saw only ${n:-0} messages from gwa"
+n=$(sed -n 's/.* \([0-9]*\) of them with SDP.*/\1/p' "$LAB_DIR/verdict-wan.pcapng.txt")
+[ "${n:-0}" -ge 1 ] || lab_fail "the WAN verdict decrypted no SDP of gwa's"
 lab_pass

@@ -63,6 +63,7 @@ echo "gwa: calls_total=$(cnt calls_total) sdp_no_call_dropped=$(cnt sdp_no_call_
 	lab_fail "the egress backstop fired $(cnt policy_violations_blocked) times: the session logic let something through"
 [ "$(cnt calls_total)" -gt 0 ] || lab_fail "no call reached the session layer"
 lab_capture_stop
+lab_capture_verdicts
 cat "$LAB_DIR"/verdict-*.txt
 lab_stop gwa
 grep -qiE "AddressSanitizer|runtime error" "$LAB_DIR/gwa.log" && lab_fail "sanitizer report in gwa.log"

@@ -14,7 +14,7 @@ when no such SDP left, 1 otherwise."""
 import argparse
 import sys
 
-from sipcap import PLAIN_M_RE, stream_messages, tcp_streams
+from sipcap import PLAIN_M_RE, stream_messages
 
 
 def main():
@@ -24,7 +24,7 @@ def main():
     ap.add_argument("--srtp-from", action="append", default=[])
     ap.add_argument("--min-sdp", type=int, default=0)
     a = ap.parse_args()
-    msgs, seen = stream_messages(a.capture, "tls", a.keylog)
+    msgs, seen, hello = stream_messages(a.capture, "tls", a.keylog)
     gw = set(a.srtp_from)
 
     def host(ep):
@@ -34,7 +34,6 @@ def main():
     bad = [m for m in mine if PLAIN_M_RE.search(m.data)]
     # A stream whose handshake the capture holds must decrypt; one that
     # started before the capture cannot (no client random): said, not failed.
-    hello = set(tcp_streams(a.capture, "tls.handshake.type == 1"))
     dark = [s for s, (n0, n1, nbytes) in seen.items()
             if nbytes == 0 and s in hello]
     late = [s for s, (n0, n1, nbytes) in seen.items()
