@@ -915,6 +915,9 @@ static struct sg_call *track(struct sg_sessions *ss,
 			return NULL;
 		}
 		c->confirmed = true;
+		/* Forked: the dialog is the 2xx's, not the first 18x's. */
+		if (to_tag.len > 0 && to_tag.len < sizeof(c->tag_callee))
+			copy_str(c->tag_callee, sizeof(c->tag_callee), to_tag);
 	}
 	/* RFC 3261 §12.2.1.2: 481 or 408 to an in-dialog request. */
 	if ((m->status == 481 || m->status == 408) && to_tag.len > 0) {

@@ -236,6 +236,41 @@ def test_policy(tmp, certs):
                         g.peer.send(response_to(x, 200, "OK"))
                 g.phone.recv(timeout=1)
 
+        # 6b. Forked: a 180 from one branch (tag fk1), the 200 from another
+        #     (uas1); a re-INVITE from the answering branch still crosses.
+        g.phone.send(phone_invite(g, "fork1"))
+        inv = g.peer.recv()
+        if inv is not None:
+            g.peer.send(response_to(inv, 180, "Ringing", [
+                ("Contact", f"<sip:bob2@127.0.0.1:{g.p_peer};transport=tls>")],
+                to_tag="fk1"))
+            g.phone.recv()
+            g.peer.send(response_to(inv, 200, "OK", [
+                ("Contact", f"<sip:bob@127.0.0.1:{g.p_peer};transport=tls>"),
+                ("Content-Type", "application/sdp")], savp(45100)))
+            r = g.phone.recv()
+            if r is not None:
+                g.phone.send(phone_in_dialog(g, r, "ACK", 1))
+                g.peer.recv(timeout=1)
+            g.peer.send(in_dialog_from_peer(g, inv, "INVITE", 5,
+                                            savp(45100, "a=sendonly\r\n"),
+                                            "application/sdp"))
+            m = g.phone.recv()
+            check(m is not None and m.method == "INVITE" and
+                  b"RTP/AVP" in m.body,
+                  f"re-INVITE of the answering fork reaches the phone: {m!r}")
+            if m is not None:
+                g.phone.send(response_to(m, 200, "OK", [
+                    ("Contact", f"<sip:alice@127.0.0.1:{g.phone.port}>"),
+                    ("Content-Type", "application/sdp")], sdp(40000)))
+                g.peer.recv()
+            if r is not None:
+                g.phone.send(phone_in_dialog(g, r, "BYE", 2))
+                x = g.peer.recv(timeout=1)
+                if x is not None and x.method == "BYE":
+                    g.peer.send(response_to(x, 200, "OK"))
+                g.phone.recv(timeout=1)
+
         # 7. Refused and never ACKed: not left in calls_active.
         g.phone.send(phone_invite(g, "bad1", b"v=0\r\nthis is not sdp\r\n"))
         r = g.phone.recv()
