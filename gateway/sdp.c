@@ -627,8 +627,10 @@ static void put_conn(struct wbuf *w, const struct sg_sdp_rewrite *rw)
 
 /*
  * The transport protocol for the other side: RTP/AVP <-> RTP/SAVP
- * (RFC 3711 §12) and RTP/AVPF <-> RTP/SAVPF (RFC 5124). Anything else,
- * UDP/TLS/RTP/SAVP (DTLS-SRTP) included, is kept as it is.
+ * (RFC 3711 §12) and RTP/AVPF <-> RTP/SAVPF (RFC 5124). DTLS-SRTP's
+ * UDP/TLS/RTP/SAVP(F) (RFC 5764) becomes plain RTP/AVP(F) toward the
+ * plain side too (never a secure profile there, DESIGN §4); toward the
+ * secure side it is kept. Anything else is kept as it is.
  */
 static struct sg_str proto_map(struct sg_str proto, bool secure)
 {
@@ -637,6 +639,8 @@ static struct sg_str proto_map(struct sg_str proto, bool secure)
 	} map[] = {
 		{ "RTP/AVP", "RTP/SAVP" },
 		{ "RTP/AVPF", "RTP/SAVPF" },
+		{ "RTP/AVP", "UDP/TLS/RTP/SAVP" },
+		{ "RTP/AVPF", "UDP/TLS/RTP/SAVPF" },
 	};
 	size_t i;
 
@@ -666,6 +670,20 @@ static bool is_ice(struct sg_str name)
 		if (sg_str_caseeq_lit(name, ice[i]))
 			return true;
 	return false;
+}
+
+/*
+ * Key management of the side an SDP comes from: DTLS-SRTP (RFC 8842
+ * a=fingerprint, a=setup, a=tls-id) and MIKEY (RFC 4567 a=key-mgmt). The
+ * relay terminates SRTP with SDES on its own keys: these never cross, and
+ * a key must never reach the plain side (DESIGN §4).
+ */
+static bool is_keymgmt(struct sg_str name)
+{
+	return sg_str_caseeq_lit(name, "fingerprint") ||
+	    sg_str_caseeq_lit(name, "setup") ||
+	    sg_str_caseeq_lit(name, "tls-id") ||
+	    sg_str_caseeq_lit(name, "key-mgmt");
 }
 
 /*
@@ -902,6 +920,8 @@ ssize_t sg_sdp_write(const struct sg_sdp *sdp, const char *body, size_t len,
 			put(&w, body + bl_start, pos - l.full - bl_start);
 		bl_start = pos;
 		switch (l.s.p[0]) {
+		case 'k':
+			continue;	/* RFC 4566 §5.12 k=: a key in clear */
 		case 'c':
 			put_cstr(&w, "c=");
 			put_conn(&w, rw);
@@ -915,7 +935,8 @@ ssize_t sg_sdp_write(const struct sg_sdp *sdp, const char *body, size_t len,
 			break;
 		case 'a':
 			attr_split(v, &name, &value);
-			if (sg_str_caseeq_lit(name, "crypto") || is_ice(name))
+			if (sg_str_caseeq_lit(name, "crypto") || is_ice(name) ||
+			    is_keymgmt(name))
 				continue;
 			if (sg_str_caseeq_lit(name, "rtcp")) {
 				if (cur >= 0 && rw->media[cur].rtcp_port != 0)

@@ -106,7 +106,9 @@ struct sg_sdp_rewrite {
  * Write the rewritten body into out: c= (session and media level) and the
  * o= address become rw->addr; each m= gets its port and proto
  * (RTP/AVP <-> RTP/SAVP; other profiles such as RTP/AVPF <-> RTP/SAVPF
- * likewise); every a=crypto of the input is removed and rw's are written
+ * likewise, UDP/TLS/RTP/SAVP(F) to RTP/AVP(F)); every a=crypto, ICE,
+ * DTLS (a=fingerprint, a=setup, a=tls-id), a=key-mgmt and k= line of the
+ * input is removed and rw's a=crypto are written
  * after the m= line's other attributes (keys base64 by GnuTLS); a=rtcp
  * gets the new port; all other lines are copied byte for byte, with the
  * input's line ends. Returns the length, or -ENOSPC.

@@ -21,12 +21,15 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "policy.h"
 #include "sdp.h"
 #include "session.h"
 #include "srtp.h"
 
 #define NBUCKETS 4096
 #define RX_PREV_KEEP_MS (10 * 1000)	/* old peer key kept after a re-key */
+#define CANCEL_WAIT_MS (64 * 500)	/* 64*T1: a CANCELled INVITE's final
+					 * response is due by then */
 
 struct sg_call_stream {
 	struct sg_media_stream *ms;	/* media.c's; NULL once it closed */
@@ -69,6 +72,8 @@ struct sg_call {
 	char tag_caller[128], tag_callee[128];
 	enum sg_side caller_side;
 	uint32_t invite_cseq;
+	bool confirmed;			/* a 2xx answered the first INVITE */
+	uint64_t cancel_ms;		/* CANCEL seen then, or 0 */
 	bool ended;
 	bool offer_pending;
 	enum sg_side offer_from;
@@ -579,11 +584,15 @@ static int do_offer(struct sg_call *c, struct sg_session_msg *sm,
 		struct sg_call_stream *cs;
 
 		memset(mo, 0, sizeof(*mo));
+		/* A rejected line toward the outside keeps the secure
+		 * profile under media = srtp: no RTP/AVP leaves at all. */
+		mo->secure = to == SG_MEDIA_OUTSIDE && pol == SG_MEDIA_SRTP;
 		if (md->port == 0 || !proto_is_rtp(md->proto)) {
 			if (i < c->nstreams)
 				stream_close(c->streams[i]);
 			continue;	/* rejected or not RTP: port 0 */
 		}
+		mo->secure = false;
 		if ((cs = stream_get(c, i, &rc)) == NULL) {
 			sm->why = rc == -EMFILE || rc == -ENFILE ?
 			    "media sockets cannot be opened (open files limit)" :
@@ -695,11 +704,13 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 		struct sg_call_stream *cs = i < c->nstreams ? c->streams[i] : NULL;
 
 		memset(mo, 0, sizeof(*mo));
+		mo->secure = to == SG_MEDIA_OUTSIDE && pol == SG_MEDIA_SRTP;
 		if (cs == NULL || !cs->open || md->port == 0) {
 			if (cs && md->port == 0)
 				stream_close(cs);
-			continue;
+			continue;	/* rejected: port 0 */
 		}
+		mo->secure = false;
 		set_peer(cs, sm->from, sdp, md);
 		mo->port = cs->ms->leg[to].port;
 		mo->rtcp_port = md->has_rtcp ? (uint16_t)(mo->port + 1) : 0;
@@ -803,61 +814,210 @@ static int do_answer(struct sg_call *c, struct sg_session_msg *sm,
 	return 0;
 }
 
-static bool is_sdp(const struct sg_sip_msg *m)
+/* The methods the session layer tells apart. */
+enum meth { M_OTHER, M_INVITE, M_ACK, M_PRACK, M_UPDATE, M_BYE, M_CANCEL,
+	M_OPTIONS };
+
+static enum meth method_of(struct sg_str s)
 {
-	const struct sg_sip_hdr *ct = sg_sip_hdr_find(m, SG_SIP_HDR_CONTENT_TYPE);
-	struct sg_str v;
+	static const struct {
+		const char *name;
+		enum meth m;
+	} t[] = { { "INVITE", M_INVITE }, { "ACK", M_ACK }, { "PRACK", M_PRACK },
+	    { "UPDATE", M_UPDATE }, { "BYE", M_BYE }, { "CANCEL", M_CANCEL },
+	    { "OPTIONS", M_OPTIONS } };
 	size_t i;
 
-	if (m->body.len == 0 || ct == NULL)
-		return false;
-	v = ct->value;
-	for (i = 0; i < v.len && v.p[i] != ';'; i++)
-		;
-	return sg_str_caseeq_lit(sg_str_trim(sg_str_make(v.p, i)),
-	    "application/sdp");
+	for (i = 0; i < SG_ARRAY_SIZE(t); i++)
+		if (sg_str_caseeq_lit(s, t[i].name))
+			return t[i].m;
+	return M_OTHER;
+}
+
+/* RFC 3264: the methods whose bodies are offers or answers. */
+static bool carries_offer_answer(enum meth m)
+{
+	return m == M_INVITE || m == M_ACK || m == M_PRACK || m == M_UPDATE;
+}
+
+static struct sg_str content_type(const struct sg_sip_msg *m)
+{
+	const struct sg_sip_hdr *ct = sg_sip_hdr_find(m, SG_SIP_HDR_CONTENT_TYPE);
+
+	return ct ? ct->value : SG_STR_NULL;
+}
+
+/*
+ * A message with SDP for which no live call exists (never seen, refused,
+ * ended by BYE, CANCEL or an error): a late retransmission or a stray. It
+ * never crosses: a request is refused with 481 (RFC 3261 §12.2.2), an ACK
+ * or a response is dropped. Counted and logged, rate-limited.
+ */
+static int no_call(struct sg_sessions *ss, struct sg_session_msg *sm,
+		   enum meth meth)
+{
+	const struct sg_sip_msg *m = sm->m;
+	bool drop = !m->is_request || meth == M_ACK;
+
+	if (drop)
+		ss->no_call_dropped++;
+	else
+		ss->no_call_refused++;
+	log_ratelimited(&ss->rl_late, LOG_WARNING, "%s: late SDP in %s %.*s"
+	    " from the %s for call %.*s: no live call, %s",
+	    ss->svc->cfg->name, m->is_request ? "a" : "a response to",
+	    SG_STR_FMT(m->is_request ? m->method : m->cseq_method),
+	    sm->from == SG_SIDE_INSIDE ? "inside" : "outside",
+	    (int)SG_MIN(m->call_id.len, 80), m->call_id.p,
+	    drop ? "dropped" : "refused with 481");
+	sm->why = "no call for this SDP (ended or unknown)";
+	return drop ? SG_SESSION_DROP : 481;
+}
+
+/* A body the policy cannot let cross: requests 488, responses dropped. */
+static int policy_refuse(struct sg_sessions *ss, struct sg_session_msg *sm,
+			 const char *why)
+{
+	const struct sg_sip_msg *m = sm->m;
+
+	ss->sdp_refused++;
+	sm->why = why;
+	log_ratelimited(&ss->rl_late, LOG_WARNING, "%s: %s %.*s from the %s,"
+	    " call %.*s: %s: %s", ss->svc->cfg->name, m->is_request ?
+	    "request" : "response to", SG_STR_FMT(m->is_request ? m->method :
+	    m->cseq_method), sm->from == SG_SIDE_INSIDE ? "inside" : "outside",
+	    (int)SG_MIN(m->call_id.len, 80), m->call_id.p, why,
+	    m->is_request ? "refused with 488" : "dropped");
+	return m->is_request && method_of(m->method) != M_ACK ? 488 :
+	    SG_SESSION_DROP;
+}
+
+/*
+ * Write the rewritten SDP where the old one was: the whole body, or the
+ * SDP part of a multipart body with the other parts kept byte for byte.
+ */
+static ssize_t write_body(const struct sg_sdp *sdp, struct sg_str body,
+			  struct sg_str part, const struct sg_sdp_rewrite *rw,
+			  char *out, size_t outsz)
+{
+	size_t pre = (size_t)(part.p - body.p);
+	size_t post = body.len - pre - part.len;
+	ssize_t n;
+
+	if (pre + post >= outsz)
+		return -ENOSPC;
+	memcpy(out, body.p, pre);
+	n = sg_sdp_write(sdp, part.p, part.len, rw, out + pre, outsz - pre);
+	if (n < 0)
+		return n;
+	if (pre + (size_t)n + post > outsz)
+		return -ENOSPC;
+	memcpy(out + pre + (size_t)n, part.p + part.len, post);
+	return (ssize_t)(pre + (size_t)n + post);
+}
+
+/* Track the call a message belongs to; NULL when there is no live one. */
+static struct sg_call *track(struct sg_sessions *ss,
+			     const struct sg_session_msg *sm, enum meth meth)
+{
+	const struct sg_sip_msg *m = sm->m;
+	struct sg_str from_tag = header_tag(m, SG_SIP_HDR_FROM);
+	struct sg_str to_tag = header_tag(m, SG_SIP_HDR_TO);
+	struct sg_call *c;
+
+	c = call_find(ss, m->call_id, from_tag, sm->req_from);
+	if (m->is_request) {
+		if (c == NULL && meth == M_INVITE && to_tag.len == 0)
+			c = call_new(ss, m->call_id, from_tag, sm->from,
+			    m->cseq_num);
+		if (c && meth == M_BYE) {
+			call_end(c, "BYE");	/* RFC 3261 §15.1.1 */
+			return NULL;
+		}
+		/*
+		 * A CANCEL ends nothing yet: the INVITE's final response does
+		 * (487, or a 2xx that won the race and gets its ACK and BYE).
+		 */
+		if (c && meth == M_CANCEL && c->cancel_ms == 0)
+			c->cancel_ms = uv_now(ss->media.loop);
+		return c;
+	}
+	if (c == NULL)
+		return NULL;
+	if (c->tag_callee[0] == '\0' && to_tag.len > 0 &&
+	    to_tag.len < sizeof(c->tag_callee) && meth == M_INVITE)
+		copy_str(c->tag_callee, sizeof(c->tag_callee), to_tag);
+	if (meth == M_INVITE && m->cseq_num == c->invite_cseq &&
+	    !c->confirmed && m->status >= 200) {
+		if (m->status >= 300) {
+			call_end(c, "the INVITE failed");
+			return NULL;
+		}
+		c->confirmed = true;
+		/* Forked: the dialog is the 2xx's, not the first 18x's. */
+		if (to_tag.len > 0 && to_tag.len < sizeof(c->tag_callee))
+			copy_str(c->tag_callee, sizeof(c->tag_callee), to_tag);
+	}
+	/* RFC 3261 §12.2.1.2: 481 or 408 to an in-dialog request. */
+	if ((m->status == 481 || m->status == 408) && to_tag.len > 0) {
+		call_end(c, "481 or 408 in the dialog");
+		return NULL;
+	}
+	/* RFC 3264 §4: a rejected offer leaves the session as it was. */
+	if (m->status >= 300 && c->offer_pending &&
+	    m->cseq_num == c->offer_cseq)
+		c->offer_pending = false;
+	return c;
 }
 
 int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
 {
 	const struct sg_sip_msg *m = sm->m;
-	struct sg_str method = m->is_request ? m->method : m->cseq_method;
-	struct sg_str from_tag = header_tag(m, SG_SIP_HDR_FROM);
+	enum meth meth = method_of(m->is_request ? m->method : m->cseq_method);
+	bool to_inside = sm->from == SG_SIDE_OUTSIDE;
+	bool srtp = ss->svc->cfg->media == SG_MEDIA_SRTP;
+	struct sg_body_sdp bs;
 	struct sg_sdp sdp;
 	struct sg_sdp_rewrite rw;
 	struct sg_perr err = { 0, NULL };
 	struct sg_call *c;
+	const char *why;
 	bool offer;
 	ssize_t n;
 	int rc;
 
-	c = call_find(ss, m->call_id, from_tag, sm->req_from);
-	if (m->is_request) {
-		if (c == NULL && sg_str_caseeq_lit(method, "INVITE") &&
-		    header_tag(m, SG_SIP_HDR_TO).len == 0)
-			c = call_new(ss, m->call_id, from_tag, sm->from,
-			    m->cseq_num);
-		if (c && (sg_str_caseeq_lit(method, "BYE") ||
-		    sg_str_caseeq_lit(method, "CANCEL"))) {
-			call_end(c, "BYE or CANCEL");
-			return 0;
-		}
-	} else if (c) {
-		struct sg_str to_tag = header_tag(m, SG_SIP_HDR_TO);
-
-		if (c->tag_callee[0] == '\0' && to_tag.len > 0 &&
-		    to_tag.len < sizeof(c->tag_callee) &&
-		    sg_str_caseeq_lit(method, "INVITE"))
-			copy_str(c->tag_callee, sizeof(c->tag_callee), to_tag);
-		if (m->status >= 300 && m->cseq_num == c->invite_cseq &&
-		    sg_str_caseeq_lit(method, "INVITE")) {
-			call_end(c, "the INVITE failed");
-			return 0;
-		}
-	}
-	if (c == NULL || c->ended || !is_sdp(m))
+	sm->strip = false;
+	c = track(ss, sm, meth);
+	/* Media is negotiated only within a live call: an in-dialog INVITE
+	 * or UPDATE for a call we do not have (ended, or never seen) gets
+	 * 481 whatever it carries. */
+	if (m->is_request && c == NULL && (meth == M_INVITE ||
+	    meth == M_UPDATE) && header_tag(m, SG_SIP_HDR_TO).len > 0)
+		return no_call(ss, sm, meth);
+	if (m->body.len == 0)
 		return 0;
-	if ((rc = sg_sdp_parse(&sdp, m->body.p, m->body.len, &err)) < 0) {
+	if (sg_body_find_sdp(content_type(m), m->body, &bs) < 0) {
+		ss->sdp_errors++;
+		return policy_refuse(ss, sm, "malformed multipart body");
+	}
+	if (bs.nsdp == 0)
+		goto check;		/* no SDP: the invariant still holds */
+	if (meth == M_OPTIONS) {
+		/* RFC 3261 §11.2: SDP in OPTIONS only describes abilities. */
+		ss->sdp_stripped++;
+		sm->strip = true;
+		sm->body = SG_STR_NULL;
+		return 0;
+	}
+	if (!carries_offer_answer(meth))
+		return policy_refuse(ss, sm, "SDP in a message that is not an"
+		    " offer or answer");
+	if (bs.nsdp > 1)
+		return policy_refuse(ss, sm, "more than one SDP in a multipart"
+		    " body");
+	if (c == NULL || c->ended)
+		return no_call(ss, sm, meth);
+	if ((rc = sg_sdp_parse(&sdp, bs.sdp.p, bs.sdp.len, &err)) < 0) {
 		ss->sdp_errors++;
 		sm->why = "malformed SDP";
 		log_info("%s: call %s: SDP not understood: %s (line %u)",
@@ -865,13 +1025,17 @@ int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
 		    "?", err.line);
 		/* Never pass an SDP through unrewritten: a response is
 		 * refused like one whose rewrite does not fit (500). */
-		return m->is_request ? 400 : 500;
+		rc = meth == M_ACK ? SG_SESSION_DROP : m->is_request ? 400 :
+		    500;
+		if (!c->counted_media)
+			call_end(c, "malformed SDP");
+		return rc;
 	}
 	/* RFC 3264: an offer in a request (ACK/PRACK carry answers), or in
 	 * a response unless it answers our pending offer. */
 	if (m->is_request)
-		offer = !(sg_str_caseeq_lit(method, "ACK") ||
-		    (sg_str_caseeq_lit(method, "PRACK") && c->offer_pending));
+		offer = !(meth == M_ACK || (meth == M_PRACK &&
+		    c->offer_pending));
 	else
 		offer = !(c->offer_pending && c->offer_from != sm->from) &&
 		    !(c->counted_media && m->cseq_num == c->offer_cseq);
@@ -886,14 +1050,18 @@ int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm)
 			ss->refused_488++;
 		if (!c->counted_media)
 			call_end(c, "refused");	/* a refused re-offer keeps the call */
-		return rc;
+		return meth == M_ACK ? SG_SESSION_DROP : rc;
 	}
-	n = sg_sdp_write(&sdp, m->body.p, m->body.len, &rw, sm->out, sm->outsz);
+	n = write_body(&sdp, m->body, bs.sdp, &rw, sm->out, sm->outsz);
 	if (n < 0) {
 		sm->why = "rewritten SDP too large";
-		return 500;
+		return meth == M_ACK ? SG_SESSION_DROP : 500;
 	}
 	sm->body = sg_str_make(sm->out, (size_t)n);
+check:
+	/* The invariant, on what would cross (DESIGN §4). */
+	if ((why = sg_policy_check(sm->body, to_inside, srtp)) != NULL)
+		return policy_refuse(ss, sm, why);
 	return 0;
 }
 
@@ -943,6 +1111,47 @@ static void foreign_log(struct sg_sessions *ss)
 	m->foreign_logged = m->foreign_total;
 }
 
+void sg_session_on_local_reply(struct sg_sessions *ss,
+			       const struct sg_sip_msg *m, enum sg_side from,
+			       unsigned code)
+{
+	struct sg_call *c;
+
+	if (code < 300 || !m->is_request || method_of(m->method) != M_INVITE ||
+	    header_tag(m, SG_SIP_HDR_TO).len > 0)
+		return;
+	c = call_find(ss, m->call_id, header_tag(m, SG_SIP_HDR_FROM), from);
+	if (c && c->invite_cseq == m->cseq_num && !c->confirmed)
+		call_end(c, "refused by the gateway");
+}
+
+int sg_session_egress_check(struct sg_sessions *ss, enum sg_side to,
+			    const char *msg, size_t len)
+{
+	const char *p = NULL, *why;
+	size_t i;
+
+	for (i = 0; i + 3 < len; i++)
+		if (msg[i] == '\r' && memcmp(msg + i, "\r\n\r\n", 4) == 0) {
+			p = msg + i + 4;
+			break;
+		}
+	if (p == NULL || p == msg + len)
+		return 0;
+	why = sg_policy_check(sg_str_make(p, len - (size_t)(p - msg)),
+	    to == SG_SIDE_INSIDE, ss->svc->cfg->media == SG_MEDIA_SRTP);
+	if (why == NULL)
+		return 0;
+	ss->violations++;
+	for (i = 0; i < len && i < 80 && msg[i] != '\r' && msg[i] != '\n' &&
+	    msg[i] != '\0'; i++)
+		;
+	log_ratelimited(&ss->rl_violation, LOG_ERR, "%s: media policy"
+	    " violation blocked at the egress (a bug: please report): %s: %.*s",
+	    ss->svc->cfg->name, why, (int)i, msg);
+	return -EACCES;
+}
+
 void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 {
 	unsigned b, i;
@@ -966,6 +1175,11 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 			next = c->next;
 			if (c->ended)
 				continue;
+			if (c->cancel_ms && !c->confirmed &&
+			    now - c->cancel_ms >= CANCEL_WAIT_MS) {
+				call_end(c, "CANCELled, no final response");
+				continue;
+			}
 			for (i = 0; i < c->nstreams; i++) {
 				struct sg_call_stream *cs = c->streams[i];
 
@@ -1022,6 +1236,18 @@ void sg_session_counters(struct sg_sessions *ss, sg_counter_fn fn, void *arg)
 	    ss->sdp_errors);
 	fn(arg, "media_timeouts", "calls ended for media inactivity", false,
 	    ss->timeouts);
+	fn(arg, "sdp_no_call_dropped", "responses and ACKs with SDP and no"
+	    " live call, dropped", false, ss->no_call_dropped);
+	fn(arg, "sdp_no_call_refused", "requests with SDP or in-dialog offers"
+	    " and no live call, refused with 481", false, ss->no_call_refused);
+	fn(arg, "sdp_policy_refused", "bodies the media policy did not let"
+	    " cross", false, ss->sdp_refused);
+	fn(arg, "sdp_stripped", "SDP bodies removed from OPTIONS", false,
+	    ss->sdp_stripped);
+	fn(arg, "register_contacts_removed", "REGISTER response Contacts that"
+	    " were not the phone's own, removed", false, ss->contacts_removed);
+	fn(arg, "policy_violations_blocked", "messages the egress check"
+	    " blocked (0 unless a bug)", false, ss->violations);
 	fn(arg, "srtp_tx_contexts", "SRTP send contexts created", false,
 	    ss->tx_contexts);
 	fn(arg, "srtp_rx_contexts", "SRTP receive contexts created", false,

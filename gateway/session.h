@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 
+#include "log.h"
 #include "media.h"
 #include "sip_msg.h"
 #include "xport.h"
@@ -38,6 +39,15 @@ struct sg_sessions {
 	uint64_t timeouts;
 	uint64_t tx_contexts, rx_contexts;	/* SRTP contexts created */
 	uint64_t rx_rekeys;			/* the peer changed its key */
+	/* The media policy for every SDP that crosses (DESIGN §4). */
+	uint64_t no_call_dropped;	/* responses/ACKs with SDP, no live call */
+	uint64_t no_call_refused;	/* requests with SDP, no live call: 481 */
+	uint64_t sdp_refused;		/* bodies the policy cannot let cross */
+	uint64_t sdp_stripped;		/* SDP removed from OPTIONS */
+	uint64_t violations;		/* blocked at the egress: a bug if > 0 */
+	uint64_t contacts_removed;	/* REGISTER response Contacts not the
+					 * phone's own (sip_proxy.c) */
+	struct sg_ratelimit rl_late, rl_violation;
 };
 
 int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf);
@@ -56,15 +66,37 @@ struct sg_session_msg {
 	char *out;			/* where a rewritten body goes */
 	size_t outsz;
 	const char *why;		/* reason when refusing */
+	bool strip;			/* out: forward without body and
+					 * Content-Type (SDP in OPTIONS) */
 };
+
+/* sg_session_on_msg(): drop the message (counted and logged). */
+#define SG_SESSION_DROP (-1)
 
 /*
  * Look at one message (request or response) crossing the gateway: track
- * the call, rewrite its SDP and drive the media streams. Returns 0 to
- * forward (with sm->body), or a SIP status to refuse with (488, 500),
- * sm->why saying why.
+ * the call, rewrite its SDP and drive the media streams. Every SDP that
+ * crosses goes through here (DESIGN §4): one for which no live call
+ * exists is refused, never passed through. Returns 0 to forward (with
+ * sm->body, or none when sm->strip), a SIP status to refuse with (400,
+ * 481, 488, 500, 503), sm->why saying why, or SG_SESSION_DROP.
  */
 int sg_session_on_msg(struct sg_sessions *ss, struct sg_session_msg *sm);
+/*
+ * The gateway answered a request itself with code (sip_proxy.c reply()):
+ * a final error to the INVITE that created a call ends the call at once.
+ */
+void sg_session_on_local_reply(struct sg_sessions *ss,
+			       const struct sg_sip_msg *m, enum sg_side from,
+			       unsigned code);
+/*
+ * The egress check: the invariant on a whole message about to be sent
+ * toward `to`, the last line of defence behind sg_session_on_msg().
+ * Returns 0, or -EACCES (counted in policy_violations_blocked and logged,
+ * rate-limited): then the message must not be sent.
+ */
+int sg_session_egress_check(struct sg_sessions *ss, enum sg_side to,
+			    const char *msg, size_t len);
 /* Once a second: media inactivity. */
 void sg_session_tick(struct sg_sessions *ss, uint64_t now_ms);
 /* Counters (name, help, gauge or counter, value) and the active calls. */

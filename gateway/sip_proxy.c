@@ -128,6 +128,17 @@ static void adv_addr(struct sg_svc *svc, enum sg_side side,
 
 /* Local replies. */
 
+static const char *reason_phrase(unsigned code)
+{
+	switch (code) {
+	case 400: return "Bad Request";
+	case 481: return "Call/Transaction Does Not Exist";
+	case 488: return "Not Acceptable Here";
+	case 503: return "Service Unavailable";
+	default: return "Server Internal Error";
+	}
+}
+
 static void ob_top_via_fixed(struct ob *b, struct sg_str via_elem,
 			     const struct sg_src *src);
 static void ob_via_line_fixed(struct ob *b, struct sg_str value,
@@ -150,6 +161,9 @@ static void reply(struct sg_svc *svc, const struct sg_src *src,
 
 	if (m->is_request && sg_str_caseeq_lit(m->method, "ACK"))
 		return;			/* never answer an ACK */
+	/* A call refused here ends now, not at its media timeout. */
+	if (svc->sess)
+		sg_session_on_local_reply(svc->sess, m, src->side, code);
 	ob_init(&b, obuf, sizeof(obuf));
 	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
 	for (i = 0; i < m->nhdrs; i++) {
@@ -228,14 +242,19 @@ static void reply_unparsed(struct sg_svc *svc, const struct sg_src *src,
 	    err->reason ? err->reason : "unparseable", err->line);
 	if (len < 8 || memcmp(buf, "SIP/", 4) == 0 || memcmp(buf, "ACK ", 4) == 0)
 		return;
-	if (memchr(buf, '\0', len) != NULL)
-		return;		/* binary junk: nothing to answer */
+	/*
+	 * NUL bytes elsewhere (a header we do not need, the body) do not
+	 * stop a 400; the start line must look like a request's and what we
+	 * copy must be clean, or it is binary junk: nothing to answer.
+	 */
+	if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+	    memchr(p, '\0', (size_t)(eol - p)) != NULL ||
+	    memmem(p, (size_t)(eol - p), " SIP/", 5) == NULL)
+		return;
 	ob_init(&b, obuf, sizeof(obuf));
 	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, code == 413 ?
 	    "Request Entity Too Large" : "Bad Request");
 	/* Skip the start line, then copy the headers a response needs. */
-	if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
-		return;
 	for (p = eol + 1; p < end; p = eol + 1) {
 		const char *colon;
 		size_t nl;
@@ -253,6 +272,9 @@ static void reply_unparsed(struct sg_svc *svc, const struct sg_src *src,
 			if (strlen(want[i]) == nl &&
 			    strncasecmp(p, want[i], nl) == 0) {
 				size_t k = i < 8 ? i / 2 : 4;
+
+				if (memchr(p, '\0', (size_t)(eol - p)) != NULL)
+					return;	/* cannot copy it cleanly */
 
 				have[k] = true;
 				ob_put(&b, p, (size_t)(eol - p) + 1);
@@ -594,6 +616,28 @@ static int ob_contact_token(struct sg_svc *svc, struct ob *b,
 	return 0;
 }
 
+/*
+ * In a REGISTER response toward d: is this Contact the binding of the
+ * flow the response goes back on, i.e. a flow token of ours naming d's
+ * transport and address? Every other one (another phone's token, a
+ * binding the registrar holds from elsewhere, an inside or outside
+ * address) is not the phone's business and is removed (issue 7).
+ */
+static bool contact_is_own(struct sg_svc *svc, struct sg_str elem,
+			   const struct sg_dest *d)
+{
+	struct sg_sip_naddr na;
+	struct sg_sip_uri u;
+	struct sg_token t;
+
+	if (sg_sip_naddr_parse(elem, &na) < 0 ||
+	    sg_sip_uri_parse(na.uri, &u) < 0 || !sg_token_is_token(u.user) ||
+	    sg_token_decode(&svc->gw->token_key, u.user, &t) < 0)
+		return false;
+	return t.kind == d->kind && sg_addr_eq(
+	    (const struct sockaddr *)&t.addr, (const struct sockaddr *)&d->addr);
+}
+
 /* In a REGISTER response: give the phone back the Contact it sent. */
 static void ob_contact_untoken(struct sg_svc *svc, struct ob *b,
 			       struct sg_str elem)
@@ -797,7 +841,7 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	struct ob b;
 	uint16_t port;
 	unsigned i, code, routes_left;
-	bool first_via = true, has_mf = false, reg;
+	bool first_via = true, has_mf = false, reg, strip = false;
 	int rc;
 
 	if (m->max_forwards == 0) {
@@ -848,16 +892,18 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		    .outsz = sizeof(sdp_scratch) };
 		char warn[300];
 
-		if ((code = (unsigned)sg_session_on_msg(svc->sess, &sm)) != 0) {
+		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
+		    SG_SESSION_DROP)
+			return;		/* an ACK: counted and logged */
+		if (rc != 0) {
+			code = (unsigned)rc;
 			snprintf(warn, sizeof(warn), "Warning: 399 sipsgate"
 			    " \"%s\"\r\n", sm.why ? sm.why : "refused");
-			reply(svc, src, m, code, code == 488 ?
-			    "Not Acceptable Here" : code == 503 ?
-			    "Service Unavailable" : code == 400 ?
-			    "Bad Request" : "Server Internal Error", warn);
+			reply(svc, src, m, code, reason_phrase(code), warn);
 			return;
 		}
 		body = sm.body;
+		strip = sm.strip;
 	}
 	/* The connection the message will leave on, for our addresses. */
 	oc = rp.dest.conn;
@@ -960,6 +1006,10 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 			break;
 		case SG_SIP_HDR_CONTENT_LENGTH:
 			break;		/* written below, from the body */
+		case SG_SIP_HDR_CONTENT_TYPE:
+			if (!strip)
+				ob_str(&b, h->raw);
+			break;
 		default:
 			ob_str(&b, h->raw);
 			break;
@@ -978,7 +1028,11 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		    SG_STR_FMT(m->method), side_name(src->side),
 		    side_name(rp.dest.side), sg_addr_str(
 		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)));
-	if ((rc = sg_xport_send(svc, &rp.dest, b.p, b.len)) < 0) {
+	if ((rc = sg_xport_send(svc, &rp.dest, b.p, b.len)) == -EACCES) {
+		/* The egress check refused it (DESIGN §4): refuse the request. */
+		reply(svc, src, m, 488, reason_phrase(488), "Warning: 399"
+		    " sipsgate \"blocked by the media policy\"\r\n");
+	} else if (rc < 0) {
 		log_info("%s: %.*s to %s: %s", svc->cfg->name,
 		    SG_STR_FMT(m->method), sg_addr_str(
 		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)),
@@ -1123,7 +1177,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	enum sg_side side;
 	struct ob b;
 	unsigned i, vias_seen = 0;
-	bool reg = is_register(m);
+	bool reg = is_register(m), strip = false;
 	char a[64];
 	int rc;
 
@@ -1171,8 +1225,12 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		    .req_from = side, .body = m->body, .out = sdp_scratch,
 		    .outsz = sizeof(sdp_scratch) };
 
-		refuse = (unsigned)sg_session_on_msg(svc->sess, &sm);
+		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
+		    SG_SESSION_DROP)
+			return;		/* counted and logged */
+		refuse = (unsigned)rc;
 		refuse_why = sm.why;
+		strip = sm.strip;
 		body = refuse ? SG_STR_NULL : sm.body;
 		if (refuse) {
 			log_warnx("%s: %u response turned into %u: %s",
@@ -1185,8 +1243,8 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	}
 	ob_init(&b, out_scratch, sizeof(out_scratch));
 	if (refuse) {
-		ob_printf(&b, "SIP/2.0 %u %s\r\n", refuse, refuse == 488 ?
-		    "Not Acceptable Here" : "Server Internal Error");
+		ob_printf(&b, "SIP/2.0 %u %s\r\n", refuse,
+		    reason_phrase(refuse));
 		ob_printf(&b, "Warning: 399 sipsgate \"%s\"\r\n",
 		    refuse_why ? refuse_why : "media refused");
 	} else {
@@ -1210,13 +1268,19 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		} else if (h->id == SG_SIP_HDR_CONTACT && reg) {
 			rest = h->value;
 			while (sg_sip_list_next(&rest, &elem)) {
+				if (!contact_is_own(svc, elem, &d)) {
+					if (svc->sess)
+						svc->sess->contacts_removed++;
+					continue;
+				}
 				ob_cstr(&b, any ? ", " : "Contact: ");
 				ob_contact_untoken(svc, &b, elem);
 				any = true;
 			}
-			ob_cstr(&b, "\r\n");
+			if (any)
+				ob_cstr(&b, "\r\n");
 		} else if (h->id != SG_SIP_HDR_CONTENT_LENGTH &&
-		    !(refuse && h->id == SG_SIP_HDR_CONTENT_TYPE)) {
+		    !((refuse || strip) && h->id == SG_SIP_HDR_CONTENT_TYPE)) {
 			ob_str(&b, h->raw);
 		}
 	}
@@ -1226,7 +1290,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		svc->st.send_fail++;
 		return;
 	}
-	if ((rc = sg_xport_send(svc, &d, b.p, b.len)) < 0)
+	if ((rc = sg_xport_send(svc, &d, b.p, b.len)) < 0 && rc != -EACCES)
 		log_info("%s: %u response to %s: %s", svc->cfg->name,
 		    m->status, sg_addr_str((const struct sockaddr *)&d.addr,
 		    a, sizeof(a)), strerror(-rc));

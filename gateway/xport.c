@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "sip_msg.h"
+#include "session.h"
 #include "xport.h"
 
 #define SG_MAX_PENDING_BYTES (1u << 20)	/* per connection, before ready */
@@ -1263,6 +1264,11 @@ int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
 		svc->st.send_fail++;
 		return -EPROTO;
 	}
+	/* Nothing secret reaches the inside, nothing plain leaves under
+	 * media = srtp: every SIP message passes this check (DESIGN §4). */
+	if (svc->sess && (rc = sg_session_egress_check(svc->sess, d->side,
+	    buf, len)) < 0)
+		return rc;
 	if (d->kind == SG_XPORT_UDP) {
 		rc = udp_send(svc, (const struct sockaddr *)&d->addr, buf, len);
 		if (rc < 0)

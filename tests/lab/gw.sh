@@ -65,11 +65,27 @@ ${1:-}
 EOC
 }
 
+# lab_gw_start NS NAME CONF — run sipsgate in NS.  Its TLS secrets go to the
+# key log $SSLKEYLOGFILE (default $LAB_DIR/tls-keys.txt: GnuTLS honours the
+# variable) so that lab_capture_verdict can read the SDP on the WAN; with
+# media = srtp in every service, NS's "wan" addresses join LAB_GW_SRTP_ADDRS;
+# its "lan" addresses join LAB_GW_IN_ADDRS.
 lab_gw_start() {
-	local ns=$1 name=$2 conf=$3
+	local ns=$1 name=$2 conf=$3 keys=${SSLKEYLOGFILE:-$LAB_DIR/tls-keys.txt} a
 	"$SIPSGATE" -t -c "$conf" >"$LAB_DIR/$name-check.log" 2>&1 ||
 		lab_fail "sipsgate -t rejects $conf: $(cat "$LAB_DIR/$name-check.log")"
-	lab_start "$ns" "$name" "$SIPSGATE" -c "$conf"
+	[[ " ${LAB_KEYLOGS[*]} " == *" $keys "* ]] || LAB_KEYLOGS+=("$keys")
+	for a in $(ip -n "$LAB_PFX-$ns" -4 -o addr show dev lan 2>/dev/null |
+		awk '{sub("/.*", "", $4); print $4}'); do
+		LAB_GW_IN_ADDRS+=("$a")
+	done
+	if ! grep -qE '^[[:space:]]*media[[:space:]]*=[[:space:]]*(srtp-optional|relay)' "$conf"; then
+		for a in $(ip -n "$LAB_PFX-$ns" -4 -o addr show dev wan 2>/dev/null |
+			awk '{sub("/.*", "", $4); print $4}'); do
+			LAB_GW_SRTP_ADDRS+=("$a")
+		done
+	fi
+	SSLKEYLOGFILE=$keys lab_start "$ns" "$name" "$SIPSGATE" -c "$conf"
 	local i
 	for i in $(seq 1 50); do
 		grep -q 'ready:' "$LAB_DIR/$name.log" 2>/dev/null && return 0

@@ -59,6 +59,11 @@ LAB_NSS=()          # short names of namespaces made by this lab
 LAB_PIDS=()         # PIDs started by lab_start
 declare -A LAB_PID_OF=()   # NAME -> PID
 LAB_CAPS=()         # "PID FILE" of running captures
+declare -A LAB_CAP_ROLE=()   # FILE -> lan | wan | none (lab_capture_verdict)
+LAB_KEYLOGS=()      # TLS key logs the lab gateways write (gw.sh)
+LAB_GW_SRTP_ADDRS=()   # WAN addresses of lab gateways with media = srtp
+LAB_GW_IN_ADDRS=()  # LAN addresses of the lab gateways (their inside)
+LAB_CAP_PENDING=()  # captures stopped, verdict not run yet
 LAB_RESULT=1        # set to 0 by lab_pass
 
 lab_log() { echo "[lab ${LAB_NAME:-?} $(date +%T.%3N)] $*" >&2; }
@@ -359,8 +364,16 @@ lab_wait_port() {
 
 # lab_capture_start NS IFACE FILE [FILTER] — dumpcap on IFACE in NS into FILE
 # (pcapng); returns once the capture is running (file header written).
+# The capture gets a role for lab_capture_verdict (run when it stops): "lan"
+# for the LAN interface of phones, gwa, gwb and pbx (a gateway's inside),
+# "wan" for any "wan" interface, none otherwise; lab_capture_role changes it.
 lab_capture_start() {
 	local ns=$1 ifc=$2 file=$3 filter=${4:-} i name
+	case $ns:$ifc in
+	phones:lan|gwa:lan|gwb:lan|pbx:lan) LAB_CAP_ROLE[$file]=lan ;;
+	*:wan) LAB_CAP_ROLE[$file]=wan ;;
+	*) LAB_CAP_ROLE[$file]=none ;;
+	esac
 	name=capture-$ns-$ifc-$(basename "$file")
 	local tool=(dumpcap -q -i "$ifc" -w "$file")
 	[ -n "$filter" ] && tool+=(-f "$filter")
@@ -380,9 +393,10 @@ lab_capture_start() {
 }
 
 # lab_capture_stop [FILE] — stop the capture writing FILE (default: all),
-# wait until the file is complete.
+# wait until the file is complete; its media invariant check
+# (lab_capture_verdict) runs in lab_capture_verdicts / lab_pass.
 lab_capture_stop() {
-	local want=${1:-} c pid file rest=() i
+	local want=${1:-} c pid file rest=() done=() i
 	for c in "${LAB_CAPS[@]}"; do
 		pid=${c%% *}; file=${c#* }
 		if [ -z "$want" ] || [ "$want" = "$file" ]; then
@@ -391,11 +405,65 @@ lab_capture_stop() {
 			for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 			kill -KILL "$pid" 2>/dev/null || true
 			wait "$pid" 2>/dev/null || true
+			done+=("$file")
 		else
 			rest+=("$c")
 		fi
 	done
 	LAB_CAPS=(${rest[@]+"${rest[@]}"})
+	LAB_CAP_PENDING+=(${done[@]+"${done[@]}"})
+}
+
+# lab_capture_verdicts — run lab_capture_verdict on every capture stopped
+# since the last call (lab_pass does; a test that reads the verdict files
+# calls it first).  Deferred to here so that a verdict's tshark runs never
+# sit between the steps of a test.
+lab_capture_verdicts() {
+	local file
+	for file in ${LAB_CAP_PENDING[@]+"${LAB_CAP_PENDING[@]}"}; do
+		lab_capture_verdict "$file"
+	done
+	LAB_CAP_PENDING=()
+}
+
+# lab_capture_role FILE lan|wan|none — override the role lab_capture_start
+# gave the capture FILE.
+lab_capture_role() { LAB_CAP_ROLE[$1]=$2; }
+
+# lab_capture_verdict FILE — the media invariant of DESIGN §4, checked on
+# every capture (docs/security.md):
+#   lan: no SIP message a lab gateway sends on its inside LAN (all of them
+#        when no gateway was started) carries a=crypto, a=fingerprint,
+#        a=key-mgmt or RTP/SAVP (lan_verdict.py);
+#   wan: decrypted with the lab gateways' TLS key logs, no SDP sent by a lab
+#        gateway with media = srtp offers or accepts RTP/AVP
+#        (wan_sdp_verdict.py); skipped when no lab gateway wrote a key log.
+# Fails the test on a violation.  Output in $LAB_DIR/verdict-NAME.txt.
+lab_capture_verdict() {
+	local file=$1 role=${LAB_CAP_ROLE[$1]:-none} out args=() k a
+	[ -s "$file" ] || return 0
+	out=$LAB_DIR/verdict-$(basename "$file").txt
+	case $role in
+	lan)
+		for a in ${LAB_GW_IN_ADDRS[@]+"${LAB_GW_IN_ADDRS[@]}"}; do
+			args+=(--from "$a")
+		done
+		python3 "$LAB_LIB_DIR/lan_verdict.py" "$file" ${args[@]+"${args[@]}"} >"$out" 2>&1 ||
+			lab_fail "media invariant broken on the LAN ($file): $(cat "$out")"
+		lab_log "$(head -n 1 "$out")"
+		;;
+	wan)
+		[ ${#LAB_KEYLOGS[@]} -gt 0 ] || return 0
+		for k in "${LAB_KEYLOGS[@]}"; do [ -s "$k" ] && args+=(--keylog "$k"); done
+		[ ${#args[@]} -gt 0 ] || return 0
+		for a in ${LAB_GW_SRTP_ADDRS[@]+"${LAB_GW_SRTP_ADDRS[@]}"}; do
+			args+=(--srtp-from "$a")
+		done
+		python3 "$LAB_LIB_DIR/wan_sdp_verdict.py" "$file" "${args[@]}" >"$out" 2>&1 ||
+			lab_fail "media invariant broken on the WAN ($file): $(cat "$out")"
+		lab_log "$(head -n 1 "$out")"
+		;;
+	esac
 }
 
 # lab_certs [DIR] — make the lab certificates (certs/sipsgate-certs lab) into
@@ -615,6 +683,8 @@ lab_fail() {
 
 # lab_pass — print PASS and exit 0 (cleanup removes $LAB_DIR).
 lab_pass() {
+	lab_capture_stop   # the captures still running get their verdict too
+	lab_capture_verdicts
 	echo "PASS: ${LAB_NAME:-lab}" >&2
 	LAB_RESULT=0
 	exit 0

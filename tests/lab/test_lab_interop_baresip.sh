@@ -11,7 +11,8 @@
 # verifies it), sip_cafile = the lab CA (but baresip 1.0.0 does not verify
 # the server: it registers with a rogue-CA Kamailio too), TLS listener
 # 198.18.2.11:5061, mediaenc=srtp-mand, answermode=auto, PCMU only; audio
-# source: bob.wav (5 s chirp 300 -> 3500 Hz, 8 kHz); what it encodes and
+# source: bob.wav (8 s chirp 300 -> 3500 Hz, 8 kHz: longer than
+# any call, so baresip never reaches its end, after which it encodes silence); what it encodes and
 # decodes goes to WAV dumps (sndfile).  Kamailio relays only signalling:
 # the media goes gwa <-> baresip directly as SRTP, keyed by the SDES
 # a=crypto inside the TLS-protected SDP.  gwa offers
@@ -67,7 +68,7 @@ lab_gw_direct_conf "media = srtp
 srtp-suites = $SUITES"
 
 verdict=$LAB_LIB_DIR/audio_verdict.py
-python3 "$verdict" wav "$LAB_DIR/bob.wav" 5 300 3500 8000 &&
+python3 "$verdict" wav "$LAB_DIR/bob.wav" 8 300 3500 8000 &&
 	python3 "$verdict" wav "$LAB_DIR/call1-a.wav" 3.4 3000 400 6000 &&
 	python3 "$verdict" wav "$LAB_DIR/call2-a.wav" 3.4 500 2500 10000 &&
 	python3 "$verdict" ulaw "$LAB_DIR/call1-a.wav" "$LAB_DIR/call1-a.raw" &&
