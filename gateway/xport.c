@@ -21,7 +21,7 @@
 #define SG_MAX_WRITE_QUEUE (4u << 20)	/* per connection, then close */
 #define SG_MAX_STREAM_BUF (SG_SIP_MAX_MSG + 4096)
 #define SG_LINK_BACKOFF_MAX 30
-#define SG_LINK_CONNECT_TIMEOUT 4	/* seconds for connect + handshake */
+#define SG_LINK_CONNECT_TIMEOUT 3	/* seconds for connect + handshake */
 
 /*
  * One receive buffer for the loop: libuv calls alloc_cb then read_cb (for
