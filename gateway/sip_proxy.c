@@ -765,6 +765,38 @@ static bool strip_own_routes(struct sg_svc *svc, const struct sg_sip_msg *m,
 	return false;
 }
 
+/*
+ * RFC 5626 §5.3 for the next hop of a route set: the element after our
+ * entries is the one at the other end of the connection our entry's token
+ * names (the route set was built over it). While that TLS or TCP flow is up,
+ * use it: a peer behind NAT cannot be reached at the address its own
+ * Record-Route entry shows. Returns false when there is no such live flow.
+ */
+static bool live_flow(struct sg_svc *svc, enum sg_side to,
+		      const struct sg_token *t, struct sg_dest *d)
+{
+	struct sg_conn *c;
+
+	if (t->kind == SG_XPORT_UDP || sg_token_side(t) != to)
+		return false;
+	if ((t->flags & SG_TOKEN_F_LINK) && to == SG_SIDE_OUTSIDE &&
+	    svc->link && svc->link->ready)
+		c = svc->link;
+	else if (t->flags & SG_TOKEN_F_PEER_ID)
+		c = sg_xport_find_conn_peer_id(svc, to, t->id);
+	else
+		c = sg_xport_find_conn(svc, to,
+		    (const struct sockaddr *)&t->addr);
+	if (c == NULL || !c->ready)
+		return false;
+	memset(d, 0, sizeof(*d));
+	d->side = to;
+	d->kind = c->kind;
+	d->addr = c->peer;
+	d->conn = c;
+	return true;
+}
+
 /* The side's `connect`, the next hop for requests without a better one. */
 static void connect_dest(struct sg_svc *svc, enum sg_side to,
 			 struct sg_dest *d)
@@ -807,6 +839,9 @@ static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
 	rp->record_route = creates_dialog(m);
 	if (strip_own_routes(svc, m, to, rp, &elem, &code, why)) {
 		/* Loose routing to the next proxy on the other side. */
+		if (rp->has_rr_flow && live_flow(svc, to, &rp->rr_flow,
+		    &rp->dest))
+			return 0;
 		if (sg_sip_naddr_parse(elem, &na) < 0 ||
 		    uri_to_dest(svc, to, na.uri, &rp->dest) < 0) {
 			*why = "cannot route to the next Route entry";
