@@ -700,7 +700,8 @@ static unsigned flow_dest(struct sg_svc *svc, enum sg_side to,
 		return 0;
 	}
 	if (t->kind == SG_XPORT_TCP) {
-		svc->st.token_bad++;
+		if (contact_fallback)	/* a registered flow that is gone */
+			svc->st.token_bad++;
 		*why = "the phone's TCP connection is gone";
 		return 430;	/* RFC 5626 §5.3 Flow Failed */
 	}
@@ -873,9 +874,15 @@ static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
 		return flow_dest(svc, to, &t, true, &rp->dest, why);
 	}
 	if (rp->routes_popped > 0 && in_dialog(m)) {
-		if (rp->has_rr_flow)
-			return flow_dest(svc, to, &rp->rr_flow, false,
+		if (rp->has_rr_flow) {
+			code = flow_dest(svc, to, &rp->rr_flow, false,
 			    &rp->dest, why);
+			/* A connection that is gone: the remote target. */
+			if (code == 430 && uri_to_dest(svc, to, m->ruri,
+			    &rp->dest) == 0)
+				return 0;
+			return code;
+		}
 		/* Our entries without a token (an older gateway's). */
 		if (uri_to_dest(svc, to, m->ruri, &rp->dest) == 0)
 			return 0;
