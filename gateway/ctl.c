@@ -71,6 +71,8 @@ void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 	C(tls_reneg_refused, "TLS renegotiations refused (connection closed)");
 	C(accept_fail, "accept() failures (out of file descriptors, ...)");
 	C(keepalive_probes, "CRLF pings sent to idle TLS clients");
+	C(keepalive_timeouts, "connections closed: no pong to a keep-alive ping");
+	C(own_socket_refused, "requests refused: the next hop was our own socket");
 	if (svc->cfg->protocol == SG_PROTO_RAW) {
 		C(raw_bytes_in, "tunnel bytes from the inside to the outside");
 		C(raw_bytes_out, "tunnel bytes from the outside to the inside");

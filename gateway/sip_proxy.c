@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "route.h"
 #include "sip_msg.h"
 #include "session.h"
 #include "sip_proxy.h"
@@ -303,42 +304,11 @@ static void reply_unparsed(struct sg_svc *svc, const struct sg_src *src,
 	sg_xport_send(svc, &d, b.p, b.len);
 }
 
-/* Our identity. */
-
-static bool host_port_is_ours(struct sg_svc *svc, struct sg_str host,
-			      uint16_t port)
-{
-	char h[256];
-	unsigned i, s;
-
-	for (s = 0; s < 2; s++) {
-		uint16_t p = svc->adv_port[s];
-
-		if (svc->adv_host[s][0] == '\0' ||
-		    !sg_str_caseeq_lit(host, svc->adv_host[s]))
-			continue;
-		if (port == 0 || p == 0 || port == p)
-			return true;
-	}
-	for (i = 0; i < svc->nsocks; i++) {
-		const struct sockaddr *a =
-		    (const struct sockaddr *)&svc->socks[i].addr;
-
-		sg_addr_host(a, h, sizeof(h));
-		if (sg_str_caseeq_lit(host, h) &&
-		    (port == 0 || port == sg_addr_port(a)))
-			return true;
-	}
-	return false;
-}
+/* Our identity: route.c knows every address, port and name we have. */
 
 static bool uri_is_ours(struct sg_svc *svc, struct sg_str uri)
 {
-	struct sg_sip_uri u;
-
-	if (sg_sip_uri_parse(uri, &u) < 0)
-		return false;
-	return host_port_is_ours(svc, u.host, u.port);
+	return sg_route_uri_is_self(svc, uri);
 }
 
 /*
@@ -571,6 +541,11 @@ static bool is_register(const struct sg_sip_msg *m)
 	    "REGISTER");
 }
 
+static void flow_token_for(struct sg_svc *svc, enum sg_side side,
+			   enum sg_xport_kind kind,
+			   const struct sockaddr_storage *addr,
+			   const struct sg_conn *conn, struct sg_token *t);
+
 /*
  * Replace one Contact element's URI by a flow token URI on side `to`,
  * keeping display name and header parameters (expires, q, +sip.instance).
@@ -592,9 +567,7 @@ static int ob_contact_token(struct sg_svc *svc, struct ob *b,
 		ob_str(b, elem);
 		return 0;
 	}
-	memset(&t, 0, sizeof(t));
-	t.kind = src->kind;
-	t.addr = src->addr;
+	flow_token_for(svc, src->side, src->kind, &src->addr, src->conn, &t);
 	memcpy(t.uri, na.uri.p, na.uri.len);
 	t.uri[na.uri.len] = '\0';
 	if ((rc = sg_token_encode(&svc->gw->token_key, &t, tok,
@@ -668,6 +641,8 @@ struct route_plan {
 	bool new_ruri;
 	char ruri[SG_TOKEN_MAX_URI + 1];
 	bool record_route;
+	bool has_rr_flow;		/* a Route entry of ours had a token */
+	struct sg_token rr_flow;	/* ... for the flow on the next side */
 };
 
 static bool creates_dialog(const struct sg_sip_msg *m)
@@ -685,55 +660,233 @@ static bool creates_dialog(const struct sg_sip_msg *m)
 	    sg_str_caseeq_lit(m->method, "NOTIFY");
 }
 
-/* The first Route element after skipping n of them, if any. */
-static bool route_elem(const struct sg_sip_msg *m, unsigned skip,
-		       struct sg_str *out)
+/* Is the request inside a dialog (RFC 3261 §12.2: a To tag)? */
+static bool in_dialog(const struct sg_sip_msg *m)
 {
-	unsigned i, k = 0;
+	const struct sg_sip_hdr *to = sg_sip_hdr_find(m, SG_SIP_HDR_TO);
+	struct sg_sip_naddr na;
+	struct sg_str tag;
 
+	return to && sg_sip_naddr_parse(to->value, &na) == 0 &&
+	    sg_sip_param_get(na.params, "tag", &tag);
+}
+
+/*
+ * The flow token for a flow on a side (RFC 5626 §5.3): the transport and
+ * address; for TLS the peer's proven identity (its SPKI hash) instead of
+ * the address, so that the token outlives the connection (reconnection,
+ * NAT rebinding) and stays the same; and whether the flow is the side's
+ * `connect` target, which is reached however it is reached now.
+ */
+static void flow_token_for(struct sg_svc *svc, enum sg_side side,
+			   enum sg_xport_kind kind,
+			   const struct sockaddr_storage *addr,
+			   const struct sg_conn *conn, struct sg_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = kind;
+	t->addr = *addr;
+	if (svc->has_connect[side] && ((side == SG_SIDE_OUTSIDE && conn &&
+	    conn == svc->link) || (conn == NULL && sg_addr_eq(
+	    (const struct sockaddr *)addr,
+	    (const struct sockaddr *)&svc->connect_addr[side]))))
+		t->flags |= SG_TOKEN_F_LINK;
+	if (kind == SG_XPORT_TLS && conn && conn->ready &&
+	    conn->info.has_peer_id) {
+		t->flags |= SG_TOKEN_F_PEER_ID;
+		memcpy(t->id, conn->info.peer_id, SG_TOKEN_ID_LEN);
+		/* The address is no part of the flow's name any more. */
+		memset(&t->addr, 0, sizeof(t->addr));
+		t->addr.ss_family = addr->ss_family ? addr->ss_family : AF_INET;
+	}
+}
+
+/*
+ * Where the flow a token names is now. A TLS flow goes over the live
+ * connection of the peer identity it names (the one heard from last), or
+ * the side's connect target; never to another peer that happens to share
+ * the address. With contact_fallback (a REGISTER Contact token), a TLS flow
+ * that is gone is reached at the Contact the token replaced. Returns 0, or
+ * a SIP status code with *why.
+ */
+static unsigned flow_dest(struct sg_svc *svc, enum sg_side to,
+			  const struct sg_token *t, bool contact_fallback,
+			  struct sg_dest *d, const char **why)
+{
+	struct sg_conn *c = NULL;
+
+	memset(d, 0, sizeof(*d));
+	d->side = to;
+	d->kind = t->kind;
+	d->addr = t->addr;
+	if (sg_token_side(t) != to) {
+		svc->st.token_bad++;
+		*why = "flow token for the side the request came from";
+		return 403;
+	}
+	if ((t->flags & SG_TOKEN_F_LINK) && svc->has_connect[to] &&
+	    svc->connect_kind[to] == t->kind) {
+		d->addr = svc->connect_addr[to];
+		if (to == SG_SIDE_OUTSIDE)
+			d->conn = svc->link;
+		return 0;
+	}
+	if (t->kind == SG_XPORT_UDP)
+		return 0;
+	if (t->flags & SG_TOKEN_F_PEER_ID)
+		c = sg_xport_find_conn_peer_id(svc, to, t->id);
+	else
+		c = sg_xport_find_conn(svc, to,
+		    (const struct sockaddr *)&t->addr);
+	if (c) {
+		d->conn = c;
+		d->addr = c->peer;
+		return 0;
+	}
+	if (t->kind == SG_XPORT_TCP) {
+		if (contact_fallback)	/* a registered flow that is gone */
+			svc->st.token_bad++;
+		*why = "the phone's TCP connection is gone";
+		return 430;	/* RFC 5626 §5.3 Flow Failed */
+	}
+	/* TLS flow gone: reach the Contact it replaced instead. */
+	if (contact_fallback && t->uri[0] && uri_to_dest(svc, to,
+	    sg_str_make(t->uri, strlen(t->uri)), d) == 0)
+		return 0;
+	*why = "the flow is gone and cannot be reached another way";
+	return 430;
+}
+
+/*
+ * RFC 3261 §16.4: remove every leading Route entry that names us, across
+ * header rows and comma lists (a UA may repeat our entries: linphone copies
+ * the last Record-Route value twice). Counts them in rp->routes_popped,
+ * keeps the flow token that one of them carries for the side `to`, and
+ * returns the first entry that is not ours in *next (false when none).
+ * A forged token in an entry naming us is a 403 in *code.
+ */
+static bool strip_own_routes(struct sg_svc *svc, const struct sg_sip_msg *m,
+			     enum sg_side to, struct route_plan *rp,
+			     struct sg_str *next, unsigned *code,
+			     const char **why)
+{
+	struct sg_sip_naddr na;
+	struct sg_sip_uri u;
+	struct sg_token t;
+	unsigned i;
+	int rc;
+
+	*code = 0;
 	for (i = 0; i < m->nhdrs; i++) {
 		struct sg_str rest, elem;
 
 		if (m->hdrs[i].id != SG_SIP_HDR_ROUTE)
 			continue;
 		rest = m->hdrs[i].value;
-		while (sg_sip_list_next(&rest, &elem))
-			if (k++ == skip) {
-				*out = elem;
+		while (sg_sip_list_next(&rest, &elem)) {
+			if (sg_sip_naddr_parse(elem, &na) < 0 ||
+			    sg_sip_uri_parse(na.uri, &u) < 0 ||
+			    !sg_route_host_is_self(svc, u.host, u.port)) {
+				*next = elem;
 				return true;
 			}
+			rp->routes_popped++;
+			if (!sg_token_is_token(u.user))
+				continue;	/* an entry without a token */
+			rc = sg_token_decode(&svc->gw->token_key, u.user, &t);
+			if (rc < 0) {
+				svc->st.token_bad++;
+				*why = rc == -EPERM ? "forged flow token in"
+				    " Route" : "malformed flow token in Route";
+				*code = 403;
+				return false;
+			}
+			if (!rp->has_rr_flow && sg_token_side(&t) == to) {
+				rp->rr_flow = t;
+				rp->has_rr_flow = true;
+			}
+		}
 	}
 	return false;
 }
 
 /*
- * Decide where a request goes (RFC 3261 §16.4-16.6 for a proxy with two
- * sides). Returns 0, or a SIP status code to answer with.
+ * RFC 5626 §5.3 for the next hop of a route set: the element after our
+ * entries is the one at the other end of the connection our entry's token
+ * names (the route set was built over it). While that TLS or TCP flow is up,
+ * use it: a peer behind NAT cannot be reached at the address its own
+ * Record-Route entry shows. Returns false when there is no such live flow.
  */
-static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
-			     const struct sg_src *src, struct route_plan *rp,
-			     const char **why)
+static bool live_flow(struct sg_svc *svc, enum sg_side to,
+		      const struct sg_token *t, struct sg_dest *d)
+{
+	struct sg_conn *c;
+
+	if (t->kind == SG_XPORT_UDP || sg_token_side(t) != to)
+		return false;
+	if ((t->flags & SG_TOKEN_F_LINK) && to == SG_SIDE_OUTSIDE &&
+	    svc->link && svc->link->ready)
+		c = svc->link;
+	else if (t->flags & SG_TOKEN_F_PEER_ID)
+		c = sg_xport_find_conn_peer_id(svc, to, t->id);
+	else
+		c = sg_xport_find_conn(svc, to,
+		    (const struct sockaddr *)&t->addr);
+	if (c == NULL || !c->ready)
+		return false;
+	memset(d, 0, sizeof(*d));
+	d->side = to;
+	d->kind = c->kind;
+	d->addr = c->peer;
+	d->conn = c;
+	return true;
+}
+
+/* The side's `connect`, the next hop for requests without a better one. */
+static void connect_dest(struct sg_svc *svc, enum sg_side to,
+			 struct sg_dest *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->side = to;
+	d->kind = svc->connect_kind[to];
+	d->addr = svc->connect_addr[to];
+	if (to == SG_SIDE_OUTSIDE)
+		d->conn = svc->link;
+}
+
+/*
+ * Decide where a request goes (RFC 3261 §16.4-16.6 for a proxy with two
+ * sides; docs/signalling.md "Where a request goes"):
+ *   1. remove the leading Route entries naming us; another Route entry
+ *      left: there;
+ *   2. our flow token in the Request-URI (a registered Contact): that flow;
+ *   3. in a dialog (To tag) that we record-routed: the flow token of our
+ *      Record-Route entry for the other side (any remote target: GRUU,
+ *      names, addresses behind NAT), else the Request-URI when we can reach
+ *      it, else the connect;
+ *   4. else (dialog-initiating and other requests, a preloaded Route naming
+ *      only us included) the other side's `connect`; without one, the
+ *      Request-URI when a Route named us, else 404.
+ * Returns 0, or a SIP status code to answer with.
+ */
+static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
+			   const struct sg_src *src, struct route_plan *rp,
+			   const char **why)
 {
 	enum sg_side to = src->side == SG_SIDE_INSIDE ? SG_SIDE_OUTSIDE :
 	    SG_SIDE_INSIDE;
 	struct sg_str elem;
 	struct sg_sip_naddr na;
 	struct sg_sip_uri ru;
+	unsigned code;
 
 	memset(rp, 0, sizeof(*rp));
-	/*
-	 * RFC 3261 §16.4: pop the Route entries that name us: one crossing
-	 * put two there (RFC 5658), and a second pair belongs to a later
-	 * crossing of the same gateway (a spiral), so stop after two.
-	 */
-	while (rp->routes_popped < 2 &&
-	    route_elem(m, rp->routes_popped, &elem) &&
-	    sg_sip_naddr_parse(elem, &na) == 0 && uri_is_ours(svc, na.uri))
-		rp->routes_popped++;
 	rp->record_route = creates_dialog(m);
-
-	if (route_elem(m, rp->routes_popped, &elem)) {
+	if (strip_own_routes(svc, m, to, rp, &elem, &code, why)) {
 		/* Loose routing to the next proxy on the other side. */
+		if (rp->has_rr_flow && live_flow(svc, to, &rp->rr_flow,
+		    &rp->dest))
+			return 0;
 		if (sg_sip_naddr_parse(elem, &na) < 0 ||
 		    uri_to_dest(svc, to, na.uri, &rp->dest) < 0) {
 			*why = "cannot route to the next Route entry";
@@ -741,13 +894,14 @@ static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
 		}
 		return 0;
 	}
+	if (code)
+		return code;
 	if (sg_sip_uri_parse(m->ruri, &ru) < 0) {
 		*why = "bad Request-URI";
 		return 400;
 	}
 	if (sg_token_is_token(ru.user)) {
 		struct sg_token t;
-		enum sg_side flow_side;
 		int rc;
 
 		rc = sg_token_decode(&svc->gw->token_key, ru.user, &t);
@@ -757,77 +911,132 @@ static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
 			    "malformed flow token";
 			return 403;
 		}
-		flow_side = t.kind == SG_XPORT_TLS ? SG_SIDE_OUTSIDE :
-		    SG_SIDE_INSIDE;
-		if (flow_side != to) {
-			svc->st.token_bad++;
-			*why = "flow token for the side the request came from";
-			return 403;
+		if (t.uri[0]) {
+			rp->new_ruri = true;
+			snprintf(rp->ruri, sizeof(rp->ruri), "%s", t.uri);
 		}
-		rp->new_ruri = true;
-		snprintf(rp->ruri, sizeof(rp->ruri), "%s", t.uri);
-		rp->dest.side = to;
-		rp->dest.kind = t.kind;
-		rp->dest.addr = t.addr;
-		if (t.kind == SG_XPORT_UDP)
+		return flow_dest(svc, to, &t, true, &rp->dest, why);
+	}
+	if (rp->routes_popped > 0 && in_dialog(m)) {
+		if (rp->has_rr_flow) {
+			code = flow_dest(svc, to, &rp->rr_flow, false,
+			    &rp->dest, why);
+			/* A connection that is gone: the remote target. */
+			if (code == 430 && uri_to_dest(svc, to, m->ruri,
+			    &rp->dest) == 0)
+				return 0;
+			return code;
+		}
+		/* Our entries without a token (an older gateway's). */
+		if (uri_to_dest(svc, to, m->ruri, &rp->dest) == 0)
 			return 0;
-		rp->dest.conn = sg_xport_find_conn(svc, to,
-		    (const struct sockaddr *)&t.addr);
-		if (rp->dest.conn)
+		if (svc->has_connect[to]) {
+			connect_dest(svc, to, &rp->dest);
 			return 0;
-		if (t.kind == SG_XPORT_TCP) {
-			svc->st.token_bad++;
-			*why = "the phone's TCP connection is gone";
-			return 430;	/* RFC 5626 §5.3 Flow Failed */
 		}
-		/* TLS flow gone: reach the Contact it replaced instead. */
-		if (uri_to_dest(svc, to, sg_str_make(t.uri, strlen(t.uri)),
-		    &rp->dest) < 0) {
-			*why = "flow gone and its Contact is not reachable";
-			return 430;
-		}
+		*why = "cannot reach the Request-URI";
+		return 404;
+	}
+	if (svc->has_connect[to]) {
+		connect_dest(svc, to, &rp->dest);
 		return 0;
 	}
-	if (rp->routes_popped > 0 || (src->side == SG_SIDE_OUTSIDE &&
-	    !svc->has_connect[to] && !uri_is_ours(svc, m->ruri))) {
-		/* In-dialog: the Request-URI is the remote target. */
-		if (rp->routes_popped == 0) {
-			*why = "no route on the inside for this Request-URI";
-			return 404;
-		}
+	if (rp->routes_popped > 0 && !uri_is_ours(svc, m->ruri)) {
 		if (uri_to_dest(svc, to, m->ruri, &rp->dest) < 0) {
 			*why = "cannot reach the Request-URI";
 			return 404;
 		}
 		return 0;
 	}
-	if (!svc->has_connect[to]) {
-		*why = "no connect on that side and no flow token";
-		return 404;
+	*why = to == SG_SIDE_INSIDE ? "no route on the inside for this"
+	    " Request-URI" : "no connect on that side and no flow token";
+	return 404;
+}
+
+/*
+ * plan_route(), then the loop guard: whatever the message said, a request
+ * is never sent to one of our own sockets (482, counted).
+ */
+static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
+			     const struct sg_src *src, struct route_plan *rp,
+			     const char **why)
+{
+	unsigned code = plan_route(svc, m, src, rp, why);
+
+	if (code != 0)
+		return code;
+	if ((rp->dest.conn == NULL || rp->dest.conn->outbound) &&
+	    sg_route_dest_is_self(svc, &rp->dest)) {
+		svc->st.own_socket_refused++;
+		svc->st.loops++;
+		*why = "the next hop is one of this gateway's own sockets";
+		return 482;
 	}
-	rp->dest.side = to;
-	rp->dest.kind = svc->connect_kind[to];
-	rp->dest.addr = svc->connect_addr[to];
-	if (to == SG_SIDE_OUTSIDE)
-		rp->dest.conn = svc->link;
 	return 0;
 }
 
+/*
+ * One Record-Route row naming us on a side (RFC 5658: one per side, each
+ * its own header row), with the flow token of the flow on that side in its
+ * user part (RFC 5626 §5.3), so the route set itself names the flow.
+ */
 static void ob_record_route(struct sg_svc *svc, struct ob *b,
-			    enum sg_side side, const struct sg_conn *conn,
-			    enum sg_xport_kind kind)
+			    enum sg_side side, const struct sg_conn *adv_conn,
+			    enum sg_xport_kind kind, const struct sg_token *flow)
 {
-	char host[256];
+	char host[256], tok[SG_TOKEN_MAX + 1];
 	uint16_t port;
 
-	adv_addr(svc, side, conn, host, sizeof(host), &port);
-	ob_cstr(b, "<sip:");
+	adv_addr(svc, side, adv_conn, host, sizeof(host), &port);
+	ob_cstr(b, "Record-Route: <sip:");
+	if (flow && sg_token_encode(&svc->gw->token_key, flow, tok,
+	    sizeof(tok)) > 0)
+		ob_printf(b, "%s@", tok);
 	ob_hostport(b, host, port);
 	if (side == SG_SIDE_OUTSIDE)
 		ob_cstr(b, ";transport=tls");
 	else if (kind == SG_XPORT_TCP)
 		ob_cstr(b, ";transport=tcp");
-	ob_cstr(b, ";lr>");
+	ob_cstr(b, ";lr>\r\n");
+}
+
+/* Our two rows: the side the request leaves on on top (RFC 5658). */
+static void ob_record_routes(struct sg_svc *svc, struct ob *b,
+			     const struct sg_src *src,
+			     const struct route_plan *rp,
+			     const struct sg_conn *oc)
+{
+	struct sg_token out, in;
+
+	flow_token_for(svc, rp->dest.side, rp->dest.kind, &rp->dest.addr, oc,
+	    &out);
+	flow_token_for(svc, src->side, src->kind, &src->addr, src->conn, &in);
+	ob_record_route(svc, b, rp->dest.side, oc, rp->dest.kind, &out);
+	ob_record_route(svc, b, src->side, src->conn, src->kind, &in);
+}
+
+/*
+ * Our Via row (RFC 3261 §16.6 step 8), with the RFC 5923 alias on TLS and,
+ * since we keep no state, the connection the request came on (sgc=): the
+ * response goes back on it (RFC 3261 §18.2.2).
+ */
+static void ob_our_via(struct sg_svc *svc, struct ob *b,
+		       const struct sg_src *src, const struct route_plan *rp,
+		       const struct sg_conn *oc, const char *branch)
+{
+	char host[256];
+	uint16_t port;
+
+	adv_addr(svc, rp->dest.side, oc, host, sizeof(host), &port);
+	ob_printf(b, "Via: SIP/2.0/%s ", xport_via_name(rp->dest.kind));
+	ob_hostport(b, host, port);
+	ob_printf(b, ";branch=%s%c%s;rport%s", SG_BRANCH_TAG,
+	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch,
+	    rp->dest.kind == SG_XPORT_TLS && svc->adv_port[SG_SIDE_OUTSIDE] ?
+	    ";alias" : "");
+	if (src->conn)
+		ob_printf(b, ";sgc=%llu", (unsigned long long)src->conn->id);
+	ob_cstr(b, "\r\n");
 }
 
 static void forward_request(struct sg_svc *svc, const struct sg_src *src,
@@ -837,10 +1046,10 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	struct sg_str body;
 	const char *why = NULL;
 	const struct sg_conn *oc;
-	char branch[17], host[256], a[64];
+	char branch[17], a[64];
 	struct ob b;
-	uint16_t port;
 	unsigned i, code, routes_left;
+	int first_rr, last_via;
 	bool first_via = true, has_mf = false, reg, strip = false;
 	int rc;
 
@@ -881,7 +1090,8 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		    sizeof(a)), code, why);
 		reply(svc, src, m, code, code == 403 ? "Forbidden" :
 		    code == 404 ? "Not Found" : code == 430 ? "Flow Failed" :
-		    code == 400 ? "Bad Request" : "Service Unavailable", NULL);
+		    code == 482 ? "Loop Detected" : code == 400 ?
+		    "Bad Request" : "Service Unavailable", NULL);
 		return;
 	}
 	/* Calls and media: the SDP that leaves, or a refusal (DESIGN §4). */
@@ -921,35 +1131,25 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	else
 		ob_str(&b, m->ruri);
 	ob_cstr(&b, " SIP/2.0\r\n");
-	/* Our Via (RFC 3261 §16.6 step 8), RFC 5923 alias on TLS. */
-	adv_addr(svc, rp.dest.side, oc, host, sizeof(host), &port);
-	ob_printf(&b, "Via: SIP/2.0/%s ", xport_via_name(rp.dest.kind));
-	ob_hostport(&b, host, port);
-	ob_printf(&b, ";branch=%s%c%s;rport%s", SG_BRANCH_TAG,
-	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch,
-	    rp.dest.kind == SG_XPORT_TLS && svc->adv_port[SG_SIDE_OUTSIDE] ?
-	    ";alias" : "");
 	/*
-	 * RFC 3261 §18.2.2: the response goes back on the connection the
-	 * request came on. Stateless, we remember it in our own Via.
+	 * Rows of one header name stay together (a UA copies the contiguous
+	 * Via block into its responses): our Via right above the first Via
+	 * row, our Record-Route rows right above the first Record-Route row,
+	 * or after the last Via row when there is none.
 	 */
-	if (src->conn)
-		ob_printf(&b, ";sgc=%llu", (unsigned long long)src->conn->id);
-	ob_cstr(&b, "\r\n");
-	/* RFC 5658 double Record-Route: the far side's URI on top. */
-	if (rp.record_route) {
-		ob_cstr(&b, "Record-Route: ");
-		ob_record_route(svc, &b, rp.dest.side, oc, rp.dest.kind);
-		ob_cstr(&b, ", ");
-		ob_record_route(svc, &b, src->side, src->conn, src->kind);
-		ob_cstr(&b, "\r\n");
-	}
+	first_rr = m->first[SG_SIP_HDR_RECORD_ROUTE];
+	last_via = -1;
+	for (i = 0; i < m->nhdrs; i++)
+		if (m->hdrs[i].id == SG_SIP_HDR_VIA)
+			last_via = (int)i;
 	routes_left = rp.routes_popped;
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 		struct sg_str rest, elem;
 		bool any;
 
+		if (rp.record_route && (int)i == first_rr)
+			ob_record_routes(svc, &b, src, &rp, oc);
 		switch (h->id) {
 		case SG_SIP_HDR_VIA:
 			if (!first_via) {
@@ -957,6 +1157,7 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 				break;
 			}
 			first_via = false;
+			ob_our_via(svc, &b, src, &rp, oc, branch);
 			ob_via_line_fixed(&b, h->value, src);
 			break;
 		case SG_SIP_HDR_ROUTE:
@@ -1014,6 +1215,8 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 			ob_str(&b, h->raw);
 			break;
 		}
+		if (rp.record_route && first_rr < 0 && (int)i == last_via)
+			ob_record_routes(svc, &b, src, &rp, oc);
 	}
 	if (!has_mf)
 		ob_cstr(&b, "Max-Forwards: 70\r\n");

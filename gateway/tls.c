@@ -554,8 +554,10 @@ void sg_tls_session_info(gnutls_session_t s, struct sg_tls_info *info)
 	snprintf(info->suite, sizeof(info->suite), "%s", d ? d : "?");
 	gnutls_free(d);
 	chain = gnutls_certificate_get_peers(s, &n);
-	if (chain && n > 0)
+	if (chain && n > 0) {
 		peer_subject(&chain[0], info->peer_subject,
 		    sizeof(info->peer_subject));
+		info->has_peer_id = spki_sha256(&chain[0], info->peer_id) == 0;
+	}
 	info->resumed = gnutls_session_is_resumed(s) != 0;
 }

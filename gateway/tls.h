@@ -29,6 +29,10 @@ struct sg_tls_info {
 	char suite[96];
 	char peer_subject[256];
 	bool resumed;
+	/* The peer's identity: SHA-256 of its certificate's public key
+	 * (SPKI), which the handshake proved it holds. */
+	bool has_peer_id;
+	uint8_t peer_id[32];
 };
 
 /*

@@ -2,8 +2,11 @@
 /*
  * token.c: HMAC-signed flow tokens carried in the user part of the Contact
  * URIs the gateway writes on REGISTER (DESIGN §3, RFC 5626 §5.2 idea).
- * Layout before base64: version, transport, family, address, port, issue
- * time, URI length, URI, then 12 bytes of HMAC-SHA256 over all of it.
+ * Layout before base64: version (2), transport, flags, family, address,
+ * port, the peer id (16 bytes, with SG_TOKEN_F_PEER_ID only), issue time,
+ * URI length, URI, then 12 bytes of HMAC-SHA256 over all of it. Version 1
+ * (no flags, no id) still decodes, so bindings made by an older daemon with
+ * the same token-key keep working.
  * Base64 and HMAC come from GnuTLS; the user part allows '+', '/', '='.
  */
 #include <arpa/inet.h>
@@ -15,9 +18,12 @@
 
 #include "token.h"
 
-#define TOKEN_VERSION 1
+#define TOKEN_VERSION 2		/* 1 had no flags and no peer id */
+#define TOKEN_VERSION_1 1
 #define TOKEN_MAC_LEN 12
 #define TOKEN_PREFIX_LEN (sizeof(SG_TOKEN_PREFIX) - 1)
+#define TOKEN_MAX_RAW (4 + 16 + 2 + SG_TOKEN_ID_LEN + 4 + 1 + \
+    SG_TOKEN_MAX_URI + TOKEN_MAC_LEN)
 
 int sg_token_key_random(struct sg_token_key *key)
 {
@@ -52,17 +58,17 @@ static bool mac_equal(const uint8_t *a, const uint8_t *b, size_t len)
 int sg_token_encode(const struct sg_token_key *key, const struct sg_token *t,
 		    char *out, size_t outsz)
 {
-	uint8_t raw[1 + 1 + 1 + 16 + 2 + 4 + 1 + SG_TOKEN_MAX_URI +
-	    TOKEN_MAC_LEN];
+	uint8_t raw[TOKEN_MAX_RAW];
 	gnutls_datum_t in, b64;
 	size_t n = 0, urilen = strlen(t->uri);
 	uint32_t issued = htonl(t->issued);
 	int rc;
 
-	if (urilen > SG_TOKEN_MAX_URI)
+	if (urilen > SG_TOKEN_MAX_URI || urilen > UINT8_MAX)
 		return -EINVAL;
 	raw[n++] = TOKEN_VERSION;
 	raw[n++] = (uint8_t)t->kind;
+	raw[n++] = t->flags & (SG_TOKEN_F_PEER_ID | SG_TOKEN_F_LINK);
 	if (t->addr.ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)&t->addr;
 
@@ -81,6 +87,10 @@ int sg_token_encode(const struct sg_token_key *key, const struct sg_token *t,
 		return -EINVAL;
 	}
 	n += 2;
+	if (t->flags & SG_TOKEN_F_PEER_ID) {
+		memcpy(raw + n, t->id, SG_TOKEN_ID_LEN);
+		n += SG_TOKEN_ID_LEN;
+	}
 	memcpy(raw + n, &issued, 4);
 	n += 4;
 	raw[n++] = (uint8_t)urilen;
@@ -117,7 +127,7 @@ int sg_token_decode(const struct sg_token_key *key, struct sg_str s,
 {
 	gnutls_datum_t in, raw = { NULL, 0 };
 	uint8_t want[TOKEN_MAC_LEN];
-	const uint8_t *p;
+	const uint8_t *p, *end;
 	size_t n, alen, urilen;
 	uint32_t issued;
 	int rc = -EBADMSG;
@@ -130,7 +140,8 @@ int sg_token_decode(const struct sg_token_key *key, struct sg_str s,
 		return -EBADMSG;
 	p = raw.data;
 	n = raw.size;
-	if (n < 3 + 4 + 2 + 4 + 1 + TOKEN_MAC_LEN || p[0] != TOKEN_VERSION)
+	if (n < 3 + 4 + 2 + 4 + 1 + TOKEN_MAC_LEN ||
+	    (p[0] != TOKEN_VERSION && p[0] != TOKEN_VERSION_1))
 		goto out;
 	if (mac(key, p, n - TOKEN_MAC_LEN, want) < 0) {
 		rc = -EIO;
@@ -142,31 +153,44 @@ int sg_token_decode(const struct sg_token_key *key, struct sg_str s,
 	}
 	/* Signed by us: the layout is ours, but check lengths anyway. */
 	memset(t, 0, sizeof(*t));
+	end = p + n - TOKEN_MAC_LEN;
 	if (p[1] > SG_XPORT_TLS)
 		goto out;
 	t->kind = (enum sg_xport_kind)p[1];
+	if (p[0] == TOKEN_VERSION) {
+		t->flags = p[2];
+		p++;		/* version 1 had no flags */
+	}
 	alen = p[2] == 4 ? 4 : p[2] == 6 ? 16 : 0;
-	if (alen == 0 || n < 3 + alen + 2 + 4 + 1 + TOKEN_MAC_LEN)
+	p += 3;
+	if (alen == 0 || (size_t)(end - p) < alen + 2 +
+	    ((t->flags & SG_TOKEN_F_PEER_ID) ? SG_TOKEN_ID_LEN : 0) + 4 + 1)
 		goto out;
 	if (alen == 4) {
 		struct sockaddr_in *a = (void *)&t->addr;
 
 		a->sin_family = AF_INET;
-		memcpy(&a->sin_addr, p + 3, 4);
-		memcpy(&a->sin_port, p + 3 + 4, 2);
+		memcpy(&a->sin_addr, p, 4);
+		memcpy(&a->sin_port, p + 4, 2);
 	} else {
 		struct sockaddr_in6 *a = (void *)&t->addr;
 
 		a->sin6_family = AF_INET6;
-		memcpy(&a->sin6_addr, p + 3, 16);
-		memcpy(&a->sin6_port, p + 3 + 16, 2);
+		memcpy(&a->sin6_addr, p, 16);
+		memcpy(&a->sin6_port, p + 16, 2);
 	}
-	memcpy(&issued, p + 3 + alen + 2, 4);
+	p += alen + 2;
+	if (t->flags & SG_TOKEN_F_PEER_ID) {
+		memcpy(t->id, p, SG_TOKEN_ID_LEN);
+		p += SG_TOKEN_ID_LEN;
+	}
+	memcpy(&issued, p, 4);
 	t->issued = ntohl(issued);
-	urilen = p[3 + alen + 2 + 4];
-	if (3 + alen + 2 + 4 + 1 + urilen + TOKEN_MAC_LEN != n)
+	p += 4;
+	urilen = *p++;
+	if ((size_t)(end - p) != urilen)
 		goto out;
-	memcpy(t->uri, p + 3 + alen + 2 + 4 + 1, urilen);
+	memcpy(t->uri, p, urilen);
 	t->uri[urilen] = '\0';
 	rc = 0;
 out:

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * token.h: flow tokens (RFC 5626 §5.2 idea, DESIGN §3). A token names the
- * flow a REGISTER came from (transport, address, port) and the Contact URI
- * it carried, signed with HMAC-SHA256 (GnuTLS) so that a request naming a
- * forged token is refused instead of relayed. Pure: no I/O.
+ * token.h: flow tokens (RFC 5626 §5.2 idea, DESIGN §3). A token names a
+ * flow (transport, address, port; for TLS the peer's authenticated identity,
+ * a hash of its certificate's public key; or "the service's connect target")
+ * and, in a REGISTER Contact, the Contact URI it replaced. Record-Route
+ * entries carry one too (RFC 5626 §5.3), with no URI. Signed with
+ * HMAC-SHA256 (GnuTLS) so that a request naming a forged token is refused
+ * instead of relayed. Pure: no I/O.
  */
 #ifndef SIPSGATE_GATEWAY_TOKEN_H
 #define SIPSGATE_GATEWAY_TOKEN_H
@@ -15,9 +18,14 @@
 
 #define SG_TOKEN_KEY_LEN 32
 #define SG_TOKEN_PREFIX "sgw-"		/* marks a token in a URI user part */
-#define SG_TOKEN_MAX 400		/* longest encoded token, chars */
-#define SG_TOKEN_MAX_URI 255		/* longest Contact URI it can carry:
-					 * its length is one byte */
+#define SG_TOKEN_MAX 424		/* longest encoded token, chars */
+#define SG_TOKEN_MAX_URI 255		/* longest Contact URI it can carry */
+#define SG_TOKEN_ID_LEN 16		/* peer identity: SHA-256(SPKI), cut */
+
+/* struct sg_token flags. */
+#define SG_TOKEN_F_PEER_ID 0x01		/* id names the TLS peer */
+#define SG_TOKEN_F_LINK 0x02		/* the flow is the service's connect
+					   target on that side (its link) */
 
 struct sg_token_key {
 	uint8_t k[SG_TOKEN_KEY_LEN];
@@ -27,6 +35,8 @@ struct sg_token {
 	enum sg_xport_kind kind;	/* transport of the flow */
 	struct sockaddr_storage addr;	/* where the flow's peer is */
 	uint32_t issued;		/* unix time when signed */
+	uint8_t flags;			/* SG_TOKEN_F_* */
+	uint8_t id[SG_TOKEN_ID_LEN];	/* with SG_TOKEN_F_PEER_ID */
 	char uri[SG_TOKEN_MAX_URI + 1];	/* the Contact URI it replaced */
 };
 
@@ -44,6 +54,11 @@ int sg_token_encode(const struct sg_token_key *key, const struct sg_token *t,
  */
 int sg_token_decode(const struct sg_token_key *key, struct sg_str s,
 		    struct sg_token *t);
+/* Which side a token's flow is on: TLS is the outside. */
+static inline enum sg_side sg_token_side(const struct sg_token *t)
+{
+	return t->kind == SG_XPORT_TLS ? SG_SIDE_OUTSIDE : SG_SIDE_INSIDE;
+}
 /* Does s (a URI user part) carry a token? */
 bool sg_token_is_token(struct sg_str user);
 

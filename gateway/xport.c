@@ -29,6 +29,7 @@
  * this at net.core.somaxconn (4096 by default).
  */
 #define SG_LISTEN_BACKLOG 4096
+#define SG_LINK_CONNECT_TIMEOUT 3	/* seconds for connect + handshake */
 
 /*
  * One receive buffer for the loop: libuv calls alloc_cb then read_cb (for
@@ -367,6 +368,29 @@ struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
 	return fallback;
 }
 
+/*
+ * Peer identity over connections (DESIGN §3): the same peer may have an old
+ * connection that a NAT silently dropped and a new one from another port;
+ * the one we heard from last is the live one.
+ */
+struct sg_conn *sg_xport_find_conn_peer_id(struct sg_svc *svc,
+					   enum sg_side side,
+					   const uint8_t *id)
+{
+	struct sg_conn *c, *best = NULL;
+
+	for (c = svc->conns; c; c = c->next) {
+		if (c->closing || !c->ready || c->side != side ||
+		    c->kind != SG_XPORT_TLS || !c->info.has_peer_id ||
+		    memcmp(c->info.peer_id, id, SG_TOKEN_ID_LEN) != 0)
+			continue;
+		if (best == NULL || c->last_rx_ms > best->last_rx_ms ||
+		    (c->last_rx_ms == best->last_rx_ms && c->id > best->id))
+			best = c;
+	}
+	return best;
+}
+
 struct sg_conn *sg_xport_find_conn_id(struct sg_svc *svc, uint64_t id)
 {
 	struct sg_conn *c;
@@ -546,6 +570,9 @@ static void conn_frame(struct sg_conn *c)
 			if (ws >= 4 && memcmp(c->in.p, "\r\n\r\n", 4) == 0) {
 				conn_write_raw(c, "\r\n", 2);
 				svc->st.keepalive_pongs++;
+			} else if (c->ping_ms != 0) {
+				c->ping_ms = 0;		/* the pong */
+				c->pongs = true;
 			}
 			buf_consume(&c->in, ws);
 			continue;
@@ -1632,6 +1659,43 @@ static void conn_idle_check(struct sg_conn *c, uint64_t now)
 	}
 }
 
+/*
+ * RFC 5626 §4.4.1 on a connection we opened: a CRLFCRLF ping after
+ * `keepalive` seconds without traffic. A peer that answered a ping once
+ * (a pong: CRLF) must answer every one: when the pong is late by a quarter
+ * of the interval (1 to 10 s) the flow is dead (a NAT dropped its binding)
+ * and is closed, so the link is opened again at once. A dead binding is thus
+ * found within keepalive + keepalive/4 + the 1 s tick, under twice the
+ * interval. Peers that never pong (pre-5626) are only pinged.
+ */
+static void keepalive_tick(struct sg_conn *c, uint64_t now)
+{
+	uint64_t every = (uint64_t)c->svc->cfg->keepalive * 1000;
+	uint64_t wait = SG_MIN(SG_MAX(every / 4, 1000), 10000);
+
+	if (c->ping_ms != 0) {
+		if (c->last_rx_ms > c->ping_ms) {
+			c->ping_ms = 0;		/* traffic counts as a pong */
+		} else if (c->pongs && now - c->ping_ms >= wait) {
+			c->svc->st.keepalive_timeouts++;
+			log_warnx("%s: connection %llu: no pong %llu ms after"
+			    " the keep-alive ping: flow dead, closing",
+			    c->svc->cfg->name, (unsigned long long)c->id,
+			    (unsigned long long)(now - c->ping_ms));
+			conn_close(c, "keep-alive timeout");
+			return;
+		}
+	}
+	if (c->ping_ms == 0 && now - c->last_rx_ms >= every) {
+		c->ping_ms = now;
+		if (conn_write_raw(c, "\r\n\r\n", 4) < 0)
+			conn_close(c, "keep-alive failed");
+	} else if (c->ping_ms != 0 && !c->pongs &&
+	    now - c->ping_ms >= every) {
+		c->ping_ms = 0;		/* no pong expected: ping again */
+	}
+}
+
 /* The persistent link to the TLS connect target, keep-alives, deadlines. */
 void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 {
@@ -1670,18 +1734,26 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now)
 	}
 	for (c = svc->conns; c; c = next) {
 		next = c->next;
+		/*
+		 * A link that is not up after SG_LINK_CONNECT_TIMEOUT (its SYN
+		 * or handshake lost on a cut path) is tried again, so that it
+		 * comes back within seconds of the path, not at the kernel's
+		 * next SYN retry.
+		 */
+		if (c == svc->link && !c->ready && !c->closing &&
+		    now - c->last_rx_ms >= SG_LINK_CONNECT_TIMEOUT * 1000) {
+			svc->st.conn_fail++;
+			conn_close(c, "link not up in time");
+			continue;
+		}
 		if (c->closing || !c->ready || c->kind != SG_XPORT_TLS)
 			continue;
 		conn_idle_check(c, now);
 		if (c->closing)
 			continue;
 		/* RFC 5626 §4.4.1: the side that connected sends pings. */
-		if (c->outbound && cfg->keepalive > 0 &&
-		    now - c->last_rx_ms >= (uint64_t)cfg->keepalive * 1000) {
-			c->last_rx_ms = now;
-			if (conn_write_raw(c, "\r\n\r\n", 4) < 0)
-				conn_close(c, "keep-alive failed");
-		}
+		if (c->outbound && cfg->keepalive > 0)
+			keepalive_tick(c, now);
 	}
 }
 

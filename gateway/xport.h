@@ -45,6 +45,8 @@ struct sg_svc_stats {
 	uint64_t local_replies;		/* errors we answered ourselves */
 	uint64_t tls_resumed;
 	uint64_t keepalive_pongs;
+	uint64_t keepalive_timeouts;	/* pong missing: flow closed */
+	uint64_t own_socket_refused;	/* next hop was one of our sockets */
 	uint64_t raw_bytes_in;		/* protocol = raw: bytes forwarded */
 	uint64_t raw_bytes_out;		/* (in: inside -> outside) */
 	/* The TLS listener's limits (docs/tls.md, "Limits"). */
@@ -110,6 +112,8 @@ struct sg_conn {
 	bool got_bytes;			/* anything received at all */
 	bool peer_closed;		/* EOF, reset, close_notify or alert */
 	bool probed;			/* idle: one CRLF ping sent */
+	uint64_t ping_ms;		/* CRLF ping sent, no pong yet (or 0) */
+	bool pongs;			/* the peer answered a ping once */
 	uv_connect_t connect_req;
 };
 
@@ -157,6 +161,11 @@ struct sg_svc {
 	char adv_host[2][256];
 	uint16_t adv_port[2];		/* 0: the connection's own port */
 	enum sg_xport_kind inside_kind;	/* udp unless only tcp accepts */
+	/* Names this service is known by besides its addresses: the DNS
+	 * names in its certificate (route.c, loaded on first use). */
+	bool self_loaded;
+	unsigned nself_names;
+	char self_names[8][256];
 	struct sg_sessions *sess;	/* calls and media (session.c) */
 	struct sg_svc_stats st;
 	/* Sockets and connections closed whose close callback is still due:
@@ -219,6 +228,11 @@ void sg_xport_tick(struct sg_svc *svc, uint64_t now_ms);
 /* Find a ready connection to addr (by peer or alias) on a side. */
 struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
 				   const struct sockaddr *addr);
+/* The ready TLS connection on a side whose peer proved this identity
+ * (the first SG_TOKEN_ID_LEN bytes of its SPKI hash) and heard from last. */
+struct sg_conn *sg_xport_find_conn_peer_id(struct sg_svc *svc,
+					   enum sg_side side,
+					   const uint8_t *id);
 /* The open connection with this id, or NULL. */
 struct sg_conn *sg_xport_find_conn_id(struct sg_svc *svc, uint64_t id);
 /* Is conn still open (pointer compared against the live list)? */

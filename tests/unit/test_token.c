@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
 #include "token.h"
 
 static void make(struct sg_token *t, const char *ip, uint16_t port,
@@ -146,6 +149,83 @@ static void test_token_uri_too_long(void **state)
 	assert_int_equal(sg_token_encode(&k, &t, buf, 10), -ENOSPC);
 }
 
+/* A TLS flow named by its peer's identity, as Record-Route tokens are. */
+static void test_token_peer_id_and_flags(void **state)
+{
+	struct sg_token_key k;
+	struct sg_token t, d;
+	char buf[SG_TOKEN_MAX + 1];
+	int n;
+
+	(void)state;
+	sg_token_key_random(&k);
+	make(&t, "0.0.0.0", 0, SG_XPORT_TLS, "");
+	t.flags = SG_TOKEN_F_PEER_ID | SG_TOKEN_F_LINK;
+	memset(t.id, 0xa5, sizeof(t.id));
+	t.id[0] = 1;
+	n = sg_token_encode(&k, &t, buf, sizeof(buf));
+	assert_true(n > 0 && n < 80);	/* short enough for a Record-Route */
+	assert_int_equal(sg_token_decode(&k, sg_str_make(buf, (size_t)n), &d), 0);
+	assert_int_equal(d.kind, SG_XPORT_TLS);
+	assert_int_equal(d.flags, SG_TOKEN_F_PEER_ID | SG_TOKEN_F_LINK);
+	assert_memory_equal(d.id, t.id, sizeof(t.id));
+	assert_string_equal(d.uri, "");
+	assert_int_equal(sg_token_side(&d), SG_SIDE_OUTSIDE);
+	/* Another identity is another token. */
+	t.id[0] = 2;
+	assert_true(sg_token_encode(&k, &t, buf + 200, sizeof(buf) - 200) > 0);
+	assert_string_not_equal(buf, buf + 200);
+	/* The longest URI with an IPv6 address and an identity still fits. */
+	make(&t, "2001:db8::1", 5061, SG_XPORT_TLS, "");
+	t.flags = SG_TOKEN_F_PEER_ID;
+	memset(t.uri, 'u', SG_TOKEN_MAX_URI);
+	t.uri[SG_TOKEN_MAX_URI] = '\0';
+	n = sg_token_encode(&k, &t, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(sg_token_decode(&k, sg_str_make(buf, (size_t)n), &d), 0);
+	assert_string_equal(d.uri, t.uri);
+}
+
+/* Tokens of version 1 (no flags, no id) from an older daemon still work. */
+static void test_token_v1_decodes(void **state)
+{
+	static const char uri[] = "sip:bob@198.18.1.11:5060";
+	struct sg_token_key k;
+	struct sg_token d;
+	uint8_t raw[128], mac[32];
+	gnutls_datum_t in, b64;
+	char tok[SG_TOKEN_MAX + 1];
+	size_t n = 0;
+
+	(void)state;
+	sg_token_key_random(&k);
+	raw[n++] = 1;			/* version */
+	raw[n++] = SG_XPORT_UDP;
+	raw[n++] = 4;
+	raw[n++] = 198; raw[n++] = 18; raw[n++] = 1; raw[n++] = 11;
+	raw[n++] = 0x13; raw[n++] = 0xc4;	/* 5060 */
+	memset(raw + n, 0, 4);
+	n += 4;
+	raw[n++] = sizeof(uri) - 1;
+	memcpy(raw + n, uri, sizeof(uri) - 1);
+	n += sizeof(uri) - 1;
+	assert_int_equal(gnutls_hmac_fast(GNUTLS_MAC_SHA256, k.k, sizeof(k.k),
+	    raw, n, mac), 0);
+	memcpy(raw + n, mac, 12);
+	n += 12;
+	in.data = raw;
+	in.size = (unsigned)n;
+	assert_int_equal(gnutls_base64_encode2(&in, &b64), 0);
+	snprintf(tok, sizeof(tok), "%s%.*s", SG_TOKEN_PREFIX, (int)b64.size,
+	    b64.data);
+	gnutls_free(b64.data);
+	assert_int_equal(sg_token_decode(&k, sg_str_make(tok, strlen(tok)), &d), 0);
+	assert_int_equal(d.kind, SG_XPORT_UDP);
+	assert_int_equal(d.flags, 0);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&d.addr)->sin_port), 5060);
+	assert_string_equal(d.uri, uri);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +234,8 @@ int main(void)
 		cmocka_unit_test(test_token_deterministic),
 		cmocka_unit_test(test_token_forged_rejected),
 		cmocka_unit_test(test_token_uri_too_long),
+		cmocka_unit_test(test_token_peer_id_and_flags),
+		cmocka_unit_test(test_token_v1_decodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
