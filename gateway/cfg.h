@@ -68,6 +68,9 @@ struct sg_cfg_service {
 	bool tls_trace;		/* log each handshake message (debug) */
 	unsigned flow_timeout;	/* seconds a UDP flow token stays valid */
 	unsigned media_timeout;	/* seconds without media before a call ends */
+	bool transactions;	/* keep RFC 3261 §17 state on UDP legs */
+	unsigned max_transactions;
+	unsigned timer_t1, timer_t2, timer_t4;	/* ms, RFC 3261 §17.1.1.1 */
 };
 
 struct sg_cfg {

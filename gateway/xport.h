@@ -20,6 +20,7 @@
 struct sg_gw;
 struct sg_svc;
 struct sg_sessions;
+struct sg_txns;
 
 /* A counter visitor: for `sipsgate status` and Prometheus alike. */
 typedef void (*sg_counter_fn)(void *arg, const char *name, const char *help,
@@ -141,6 +142,7 @@ struct sg_svc {
 	uint16_t adv_port[2];		/* 0: the connection's own port */
 	enum sg_xport_kind inside_kind;	/* udp unless only tcp accepts */
 	struct sg_sessions *sess;	/* calls and media (session.c) */
+	struct sg_txns *txn;		/* transactions on UDP legs (txn.c) */
 	struct sg_svc_stats st;
 };
 

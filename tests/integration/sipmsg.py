@@ -140,13 +140,21 @@ class UdpPhone:
     def send(self, data: bytes):
         self.s.sendto(data, self.gw)
 
-    def recv(self, timeout=3.0):
-        self.s.settimeout(timeout)
-        try:
-            data, _ = self.s.recvfrom(70000)
-        except socket.timeout:
-            return None
-        return Msg(data)
+    def recv(self, timeout=3.0, keep_100=False):
+        """The next message; the gateway's own 100 Trying (it keeps an
+        INVITE transaction for a UDP phone) is counted in self.trying and
+        skipped unless keep_100."""
+        deadline = time.time() + timeout
+        while True:
+            self.s.settimeout(max(deadline - time.time(), 0.001))
+            try:
+                data, _ = self.s.recvfrom(70000)
+            except socket.timeout:
+                return None
+            m = Msg(data)
+            if keep_100 or m.is_request or m.status != 100:
+                return m
+            self.trying = getattr(self, "trying", 0) + 1
 
 
 class StreamPeer:

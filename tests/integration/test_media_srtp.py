@@ -354,6 +354,12 @@ def test_offer_from_outside(tmp, certs):
             check(drain(c.ph_rtp) == sent, "e: early media toward the phone")
             g.phone.send(response_to(m, 486, "Busy Here", to_tag=c.tag_ph))
             g.peer.recv()
+            # The INVITE left on UDP: the gateway ACKs the 486 itself, hop
+            # by hop (RFC 3261 17.1.1.3).
+            a = g.phone.recv()
+            check(a is not None and a.method == "ACK" and
+                  a.get("CSeq") == "1 ACK" and f"tag={c.tag_ph}" in a.get("To"),
+                  f"g: the gateway ACKs the 486 on the UDP leg: {a}")
 
         # h. Late offer: INVITE without SDP, offer in 200, answer in ACK.
         c = Call(g, "h1")
