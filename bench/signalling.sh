@@ -35,6 +35,14 @@
 #                       only (the gateways then also set up and tear down
 #                       media relays per call); both: first 0, then 1 with
 #                       fresh gateways [both]
+#   BENCH_TXN           5. the transaction layer's cost (calls with
+#                       transactions = no and = yes on fresh gateways, the
+#                       same binary, alternating): 1: with the rest [1];
+#                       only: section 5 alone; 0: skip it
+#   BENCH_TXN_RATES     call rates of section 5 ["2000 4000"]
+#   BENCH_BASELINE      an older sipsgate binary (e.g. one built from the
+#                       branch before the transaction layer) measured in
+#                       section 5 too [none]
 #   BENCH_KEEP=1        keep the run directory (logs, sipp stats) afterwards
 set -u
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +60,9 @@ TLS_BURST=1000          # concurrent handshakes of the survival check
 # shellcheck disable=SC2034  # read by lab_cleanup (tests/lab/lib.sh)
 LAB_KEEP=${BENCH_KEEP:-0}
 SDP=${BENCH_SDP:-both}
+TXN=${BENCH_TXN:-1}
+TXN_RATES=${BENCH_TXN_RATES:-2000 4000}
+BASELINE=${BENCH_BASELINE:-}
 
 # Targets (the issue's numbers).
 T_CPS=4000 T_US_CALL=100 T_KIB_PHONE=40 T_HS_FULL=1000
@@ -64,6 +75,9 @@ between "$PROBES" 1 5000 || die "BENCH_PROBES must be 1..5000"
 between "$TLS_SECS" 2 10 || die "BENCH_TLS_SECS must be 2..10"
 between "$TLS_INFLIGHT" 1 256 || die "BENCH_TLS_INFLIGHT must be 1..256"
 for r in $RATES; do between "$r" 1 20000 || die "BENCH_RATES: $r is not 1..20000"; done
+case $TXN in 0|1|only) ;; *) die "BENCH_TXN must be 0, 1 or only" ;; esac
+for r in $TXN_RATES; do between "$r" 1 20000 || die "BENCH_TXN_RATES: $r is not 1..20000"; done
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "BENCH_BASELINE: $BASELINE is not an executable"
 case $SDP in
 0) CALL_VARIANTS=nosdp ;;
 1) CALL_VARIANTS=sdp ;;
@@ -88,6 +102,10 @@ cp "$SIPSGATE" "$LAB_DIR/sipsgate" || lab_fail "cannot copy $SIPSGATE"
 SG_BIN_SUM=$(sha256sum "$SIPSGATE" | cut -c1-12)
 SG_REV=$(git -C "$SRC_DIR" describe --always --dirty 2>/dev/null || echo "?")
 SIPSGATE=$LAB_DIR/sipsgate
+if [ -n "$BASELINE" ]; then
+	cp "$BASELINE" "$LAB_DIR/sipsgate-baseline" || lab_fail "cannot copy $BASELINE"
+	BASE_SUM=$(sha256sum "$BASELINE" | cut -c1-12)
+fi
 cc -O2 -Wall -o "$LAB_DIR/tlsload" "$BENCH_DIR/tlsload.c" -lgnutls \
 	>"$LAB_DIR/tlsload-build.log" 2>&1 || lab_fail "cannot build bench/tlsload.c: $(cat "$LAB_DIR/tlsload-build.log")"
 
@@ -184,6 +202,7 @@ lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
 lab_gw_wait_link gwa
 GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
 
+if [ "$TXN" != only ]; then
 # --- 3. memory per registered phone (fresh gateways) ------------------------
 
 section "3. resident memory of gwa with $PHONES phones registered through it"
@@ -261,6 +280,7 @@ for m in $PROBE_KINDS; do
 done
 for g in gwa gwb; do gw_alive $g || { say "gateway $g DIED during the latency probes"; gw_death $g; CRASH=1; }; done
 
+fi	# [ "$TXN" != only ]
 # --- 1. calls/s through the pair ------------------------------------------------
 
 # calls_step NAME RATE REMOTE LABEL — one bounded sipp UAC run (STEP_SECS at
@@ -392,6 +412,7 @@ gw_restart() {
 	GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
 }
 
+if [ "$TXN" != only ]; then
 section "1. calls/s through the pair (INVITE/200/ACK/BYE/200, UDP, no media sent), ${STEP_SECS} s per step"
 say "sipp UAC and UAS run on the same $NCPU CPUs as the gateways (nothing pinned): their CPU is in the table."
 say "columns: cps = target rate; ok/failed/retrans = sipp UAC; achvd = ok calls / wall time;"
@@ -511,6 +532,69 @@ SG_WARN=$(grep -c 'warning:' "$LAB_DIR/sgtls.log")
 [ "$SG_WARN" -gt 0 ] && { say "sipsgate TLS log: $SG_WARN warnings, e.g.:"; grep 'warning:' "$LAB_DIR/sgtls.log" | sed 's/^[0-9:.]* //; s/[0-9]\{2,\}/N/g' | sort | uniq -c | sort -rn | head -5; }
 lab_stop stunnel; lab_stop sgtls; lab_stop sink
 
+fi	# [ "$TXN" != only ]
+
+# --- 5. what the transaction layer costs ----------------------------------------
+
+# txn_gw MODE — fresh gateways: stateless (transactions = no), txn (the
+# default) or main (the BENCH_BASELINE binary, configured as before).
+TXN_N=0
+txn_gw() {
+	local g bin=$SIPSGATE
+	[ "$1" = main ] && bin=$LAB_DIR/sipsgate-baseline
+	TXN_N=$((TXN_N + 1))
+	for g in gwa gwb; do
+		lab_stop $g
+		[ -e "$LAB_DIR/$g.log" ] && mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-t$TXN_N.log"
+	done
+	lab_gw_pair_conf
+	if [ "$1" = stateless ]; then
+		for g in gwa gwb; do echo "transactions = no" >>"$LAB_DIR/$g.conf"; done
+	fi
+	SIPSGATE=$bin lab_gw_start gwb gwb "$LAB_DIR/gwb.conf"
+	SIPSGATE=$bin lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
+	lab_gw_wait_link gwa
+	GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
+	(cd "$LAB_DIR" && timeout 30 ip netns exec "$(lab_nsname phones)" sipp -sf "$UAC_XML" \
+		-i $LAB_PHONE_A -p 5060 -s bob -nostdin -r 200 -m 200 -recv_timeout 4000 $LAB_GWA_IN:5060 \
+		>"$LAB_DIR/txn-warmup-$TXN_N.log" 2>&1) || say "(warm-up run $TXN_N reported failures)"
+}
+declare -A X_US X_OK X_RSS
+TXN_MODES="stateless txn"
+[ -n "$BASELINE" ] && TXN_MODES="main stateless txn"
+if [ "$TXN" != 0 ]; then
+section "5. the transaction layer: CPU per call with transactions = no and = yes (and the baseline binary)"
+say "the same calls as in 1 (no SDP), ${STEP_SECS} s per step, fresh gateways per step, 2 runs per mode and rate in"
+say "alternating order; 'txn' keeps RFC 3261 state for every request (both gateways have a UDP leg), sends 100"
+say "Trying to the phones and retransmits on UDP; 'stateless' is the same binary with transactions = no$([ -n "$BASELINE" ] && echo ";
+'main' is $BASELINE (sha256 $BASE_SUM...), without the transaction layer")."
+say "rss = VmRSS of gwa + gwb after the step (KiB): finished transactions linger up to 64*T1 = 32 s."
+UAC_XML=$LAB_DIR/uac-nosdp.xml UAS_XML=$LAB_DIR/uas-nosdp.xml
+lab_start pbx uas sipp -sf "$UAS_XML" -i $LAB_PBX -p 5060 -nostdin \
+	-buff_size 4194304 -trace_err -error_file "$LAB_DIR/uas-txn.err"
+lab_wait_port pbx udp 5060 $LAB_PBX
+UAS=${LAB_PID_OF[uas]}
+hdr
+for r in $TXN_RATES; do
+	for rep in 1 2; do
+		order=$TXN_MODES
+		[ $rep = 2 ] && order=$(echo "$TXN_MODES" | tr ' ' '\n' | tac | tr '\n' ' ')
+		for m in $order; do
+			txn_gw $m
+			calls_step "txn-$m-$r-$rep" "$r" $LAB_GWA_IN:5060 "$m"
+			X_US[$m-$r]="${X_US[$m-$r]:-} $S_US" X_OK[$m-$r]="${X_OK[$m-$r]:-} $S_OK/$S_FAIL"
+			X_RSS[$m-$r]="${X_RSS[$m-$r]:-} $(( $(rss_kib $GWA VmRSS) + $(rss_kib $GWB VmRSS) ))"
+			[ "$m" = txn ] && say "  txn counters: gwa $(lab_gw_status gwa | awk '$1 ~ /^txn_(created|absorbed|retransmissions|evicted|cap_hits)$/ {printf "%s=%s ", $1, $2}')"
+			sleep 1
+		done
+	done
+done
+lab_stop uas
+txn_gw txn	# the end checks a running pair
+fi
+# mean "A B" -> average of the numbers (ignores "-")
+mean() { echo "$1" | awk '{ n = 0; s = 0; for (i = 1; i <= NF; i++) if ($i != "-") { s += $i; n++ } if (n) printf "%.0f", s / n; else print "-" }'; }
+
 # --- the end --------------------------------------------------------------------
 
 for g in gwa gwb; do
@@ -525,6 +609,21 @@ row() { printf '%-60s %-16s %-12s %s\n' "$@"; }
 vname() { [ "$1" = sdp ] && echo "with SDP" || echo "no SDP"; }
 section "summary (sipsgate $SG_REV, $NCPU CPUs, $(fcalc %.0f "$T_END - $T_START") s)"
 row figure measured target result
+if [ "$TXN" != 0 ]; then
+	for r in $TXN_RATES; do
+		us=$(mean "${X_US[stateless-$r]}") ut=$(mean "${X_US[txn-$r]}")
+		[ -n "$BASELINE" ] && row "CPU per call at $r calls/s, baseline binary (ok/failed:${X_OK[main-$r]})" "$(mean "${X_US[main-$r]}") us" "-" "info"
+		row "CPU per call at $r calls/s, transactions = no (ok/failed:${X_OK[stateless-$r]})" "$us us" "-" "info"
+		row "CPU per call at $r calls/s, transactions = yes (ok/failed:${X_OK[txn-$r]})" "$ut us" "-" "info"
+		if [ "$us" != - ] && [ "$ut" != - ]; then
+			row "  transactions cost, at $r calls/s" "$(fcalc %+.0f "($ut - $us) * 100 / $us") %" "<= +20 %" "$(pm "$ut <= 1.2 * $us")"
+		fi
+		[ -n "$BASELINE" ] && [ "$ut" != - ] && [ "$(mean "${X_US[main-$r]}")" != - ] &&
+			row "  transactions = yes vs the baseline binary, at $r calls/s" "$(fcalc %+.0f "($ut - $(mean "${X_US[main-$r]}")) * 100 / $(mean "${X_US[main-$r]}")") %" "<= +20 %" "$(pm "$ut <= 1.2 * $(mean "${X_US[main-$r]}")")"
+		row "  VmRSS gwa + gwb after a step: no / yes" "$(mean "${X_RSS[stateless-$r]}") / $(mean "${X_RSS[txn-$r]}") KiB" "-" "info"
+	done
+fi
+if [ "$TXN" != only ]; then
 for v in $CALL_VARIANTS; do
 	b=${C_BEST[$v]:-0} u=${C_US[$v]:--}
 	row "calls/s through the pair, 0 failed, rate held ($(vname $v))" "$b" ">= $T_CPS" \
@@ -548,8 +647,10 @@ row "resumed TLS handshakes/s, stunnel4, 1 core (per CPU-second)" "$str ($strc)"
 row "  ratio sipsgate / stunnel4, resumed" "${RATIO_R}x" "-" "info"
 row "sipsgate alive + status after $TLS_BURST concurrent handshakes" "$SG_ALIVE" "yes" "$([ $SG_ALIVE = yes ] && echo pass || echo MISS)"
 row "  hs_fail_server / tls_accepted" "$(sg_ctr hs_fail_server) / $(sg_ctr tls_accepted)" "-" "info"
+fi	# [ "$TXN" != only ]
 say
 say "notes:"
+[ "$TXN" = only ] && CALL_VARIANTS=
 for v in $CALL_VARIANTS; do
 	say "- calls $(vname $v): at ${C_BEST[$v]:-0} calls/s sipp UAC + UAS spent ${C_SIPP[$v]:--} us of CPU per call"
 	say "  (${C_LOAD[$v]:-?}); first failing step: ${C_FAIL[$v]:-none}$([ -n "${C_CRASH[$v]:-}" ] && echo " (gateway crash)")$([ -n "${C_DIRECT[$v]:-}" ] && echo "; sipp alone (kernel forwarding) at that rate: ${C_DIRECT[$v]}")."

@@ -880,6 +880,9 @@ enum sg_txn_verdict sg_txn_on_request(struct sg_svc *svc,
 		tt->absorbed++;
 		if (t->resp && t->s_state != S_ACCEPTED)
 			peer_send(tt, &t->resp_to, t->resp, t->resp_len);
+		else if (t->trying_at)
+			t->trying_at = now_ms(tt);	/* the 100 now */
+		schedule(t);
 		v = SG_TXN_DONE;
 	}
 	arm(tt);
@@ -1014,27 +1017,13 @@ void sg_txn_on_forwarded(struct sg_svc *svc, const struct sg_src *src,
 	*slot = t;
 	t->in_hashed = true;
 	out_insert(t, branch, strlen(branch), false);
-	if (t->invite) {
-		if (up_udp) {
-			/* §16.2, §17.2.1: quench the sender's retransmissions. */
-			char rb[8192];
-			size_t n = sg_proxy_build_reply(svc, src, m, 100,
-			    "Trying", NULL, rb, sizeof(rb));
-			struct sg_dest rd;
-
-			memset(&rd, 0, sizeof(rd));
-			rd.side = src->side;
-			rd.kind = src->kind;
-			rd.addr = src->addr;
-			if (n > 0) {
-				peer_set(&t->resp_to, &rd);
-				keep_copy(&t->resp, &t->resp_len, rb, n);
-				sg_xport_send(svc, &rd, rb, n);
-			}
-		} else {
-			t->trying_at = now + TRYING_MS;
-		}
-	}
+	/*
+	 * §17.2.1: 100 Trying when no provisional came within 200 ms (before
+	 * a UDP phone's first retransmission at T1 = 500 ms); at once when
+	 * the sender retransmits before that (sg_txn_on_request).
+	 */
+	if (t->invite)
+		t->trying_at = now + TRYING_MS;
 	schedule(t);
 	arm(tt);
 }

@@ -60,8 +60,8 @@ unsigned sg_txn_fit_udp(struct sg_svc *svc, struct sg_dest *d, char *buf,
 			size_t len);
 /*
  * The proxy forwarded request m (from src) as buf to d, with our Via
- * branch: keep a transaction when the crossing has a UDP leg. Sends 100
- * Trying for an INVITE from UDP.
+ * branch: keep a transaction when the crossing has a UDP leg. An INVITE
+ * gets 100 Trying when no provisional comes within 200 ms (§17.2.1).
  */
 void sg_txn_on_forwarded(struct sg_svc *svc, const struct sg_src *src,
 			 const struct sg_sip_msg *m,

@@ -9,7 +9,8 @@ crossed the sockets, with the clock:
               ACK for non-2xx (also for its retransmissions), the sender's ACK
               absorbed, 2xx and its ACK end to end, CANCEL before any
               response (held until a provisional; 487 when none comes);
-  UDP -> TLS  100 Trying at once, retransmitted INVITE/REGISTER absorbed and
+  UDP -> TLS  100 Trying after 200 ms (at once to a retransmission),
+              retransmitted INVITE/REGISTER absorbed and
               the last response resent, Timer G until the ACK, CANCEL after
               a provisional (§16.10), the 200 to our CANCEL not forwarded;
   §18.1.1     a request > 1300 bytes goes by TCP where the inside takes TCP,
@@ -369,13 +370,16 @@ def udp_to_tls(gw):
     """100 at once, absorption with resend, Timer G until the ACK."""
     ph = gw.phone
     inv = req("INVITE", "d1", phone_via(gw, "d1"))
+    t0 = time.time()
     ph.send(inv)
-    r = ph.recv(2, keep_100=True)
-    check(r is not None and r.status == 100, f"D: 100 Trying at once to the UDP phone: {r and r.start}")
     m = gw.peer_wait(is_req("INVITE", "d1"))
     check(m is not None, "D: INVITE crossed to TLS")
     if m is None:
         return
+    r = ph.recv(2, keep_100=True)
+    dt = time.time() - t0
+    check(r is not None and r.status == 100 and 0.18 <= dt <= 0.45,
+          f"D: no provisional within 200 ms: 100 Trying to the UDP phone, before its T1 (500 ms): {r and r.start} after {dt:.3f} s")
     for _ in range(3):
         ph.send(inv)
         r = ph.recv(1, keep_100=True)
@@ -410,6 +414,22 @@ def udp_to_tls(gw):
         check(ph.recv(0.7) is None, "D: the phone's ACK stops Timer G")
         check(gw.peer_quiet(is_req("ACK", "d1"), 0.2) == [],
               "D: the phone's ACK does not cross (hop by hop)")
+
+    # An INVITE retransmitted before the 200 ms are up gets the 100 at once.
+    inv2 = req("INVITE", "d2", phone_via(gw, "d2"))
+    ph.send(inv2)
+    m2 = gw.peer_wait(is_req("INVITE", "d2"))
+    t0 = time.time()
+    ph.send(inv2)
+    r = ph.recv(1, keep_100=True)
+    dt = time.time() - t0
+    check(r is not None and r.status == 100 and dt < 0.1,
+          f"D: a retransmission before 200 ms brings the 100 at once ({dt:.3f} s)")
+    if m2:
+        gw.peer.send(response_to(m2, 603, "Decline", to_tag="pd2"))
+        r = ph.recv(2)
+        if r is not None:
+            ph.send(ack_for(r, phone_via(gw, "d2")))
 
     # REGISTER: absorbed, the 200 resent.
     reg = req("REGISTER", "e1", phone_via(gw, "e1"), ruri="sip:pbx.lab.test",
