@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sip_proxy.h: the stateless RFC 3261 §16 proxy between a service's inside
+ * sip_proxy.h: the RFC 3261 §16 proxy between a service's inside
  * (plain SIP) and outside (SIP over TLS). Entry points are the two
  * callbacks declared in xport.h; this header adds what main.c and tests
  * need.
