@@ -1382,6 +1382,8 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
  */
 void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
 {
+	if (sg_txn_on_send_fail(svc, buf, len))
+		return;		/* §18.1.1: no TCP there, sent over UDP */
 	/* As before transactions: the side is not known here. */
 	sg_proxy_respond_upstream(svc, SG_SIDE_INSIDE, SG_XPORT_UDP, buf, len,
 	    503, "Service Unavailable");

@@ -96,10 +96,26 @@ struct sg_txns {
 	struct sg_txn *lhead, *ltail;
 	uint64_t seed;
 	struct sg_ratelimit rl_cap;
+	/* §18.1.1: requests moved to TCP whose connection is not up yet, and
+	 * next hops whose TCP failed (UDP for them, for a while). */
+	struct tcp_try {
+		char branch[BRANCH_MAX];
+		uint8_t blen;
+		bool invite;
+		struct peer udp;
+	} tries[64];
+	unsigned ntry;
+	struct no_tcp {
+		struct peer udp;
+		uint64_t until;
+	} no_tcp[64];
+	unsigned nno_tcp;
 	/* Counters. */
 	uint64_t active, created, retrans, absorbed, timeouts, acks, cancels,
-	    evicted, cap_hits, via_tcp, too_large;
+	    evicted, cap_hits, via_tcp, via_udp, too_large;
 };
+
+#define NO_TCP_MS (600u * 1000)	/* remember a next hop without TCP */
 
 static struct sg_sip_msg scratch;	/* parses of our own stored requests */
 
@@ -237,6 +253,8 @@ static void schedule(struct sg_txn *t)
 }
 
 static void on_timer(uv_timer_t *h);
+static struct sg_txn *out_lookup(struct sg_txns *tt, struct sg_str branch,
+				 bool local);
 
 /* Arm the one libuv timer for the earliest deadline. */
 static void arm(struct sg_txns *tt)
@@ -747,6 +765,8 @@ void sg_txn_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 	    "requests forwarded statelessly: max-transactions reached");
 	C(via_tcp, "udp_too_large_tcp",
 	    "requests too large for UDP sent by TCP (RFC 3261 18.1.1)");
+	C(via_udp, "udp_too_large_udp",
+	    "requests too large for UDP sent by UDP: the next hop has no TCP");
 	C(too_large, "udp_too_large_513",
 	    "requests too large for UDP refused with 513");
 #undef C
@@ -890,10 +910,11 @@ enum sg_txn_verdict sg_txn_on_request(struct sg_svc *svc,
 }
 
 /*
- * Our Via in buf says UDP: make it TCP, in place (same length). Our Via
- * is the row that carries our branch.
+ * Our Via in buf says `from` ("/UDP"): make it `to` ("/TCP"), in place
+ * (same length). Our Via is the row that carries our branch.
  */
-static bool via_to_tcp(char *buf, size_t len, const char *branch)
+static bool via_set(char *buf, size_t len, const char *branch,
+		    const char *from, const char *to)
 {
 	char pat[BRANCH_MAX + 16];
 	char *p, *q, *end = buf + len;
@@ -906,8 +927,8 @@ static bool via_to_tcp(char *buf, size_t len, const char *branch)
 	for (q = p; q > buf && q[-1] != '\n'; q--)
 		;
 	for (; q + 4 <= p && q < end; q++)
-		if (memcmp(q, "/UDP", 4) == 0) {
-			memcpy(q, "/TCP", 4);
+		if (memcmp(q, from, 4) == 0) {
+			memcpy(q, to, 4);
 			return true;
 		}
 	return false;
@@ -923,38 +944,140 @@ static bool inside_takes_tcp(const struct sg_svc *svc)
 	return false;
 }
 
+static bool peer_addr_eq(const struct peer *a, const struct peer *b)
+{
+	return sg_addr_eq(&a->a.sa, &b->a.sa);
+}
+
+static bool no_tcp_known(struct sg_txns *tt, const struct peer *p)
+{
+	uint64_t now = now_ms(tt);
+	unsigned i;
+
+	for (i = 0; i < SG_ARRAY_SIZE(tt->no_tcp); i++)
+		if (tt->no_tcp[i].until > now &&
+		    peer_addr_eq(&tt->no_tcp[i].udp, p))
+			return true;
+	return false;
+}
+
+/* Our branch: the top Via of a message we built. */
+static bool our_branch(const char *buf, size_t len, char *out, size_t cap)
+{
+	struct sg_sip_via v;
+	struct sg_str rest, top;
+	struct sg_perr err;
+
+	if (sg_sip_parse(&scratch, buf, len, true, &err) < 0 ||
+	    scratch.first[SG_SIP_HDR_VIA] < 0)
+		return false;
+	rest = scratch.hdrs[scratch.first[SG_SIP_HDR_VIA]].value;
+	if (!sg_sip_list_next(&rest, &top) || sg_sip_via_parse(top, &v) < 0 ||
+	    v.branch.len >= cap)
+		return false;
+	memcpy(out, v.branch.p, v.branch.len);
+	out[v.branch.len] = '\0';
+	return true;
+}
+
+/*
+ * §18.1.1: the next hop gets it by TCP when our inside takes TCP. If that
+ * connection cannot be made (refused, reset), §18.1.1 says to retry over
+ * UDP: sg_txn_on_send_fail() does, and the next hop is then reached over
+ * UDP for NO_TCP_MS. Without TCP on the inside: 513.
+ */
 unsigned sg_txn_fit_udp(struct sg_svc *svc, struct sg_dest *d, char *buf,
 			size_t len)
 {
 	struct sg_txns *tt = svc->txn;
-	struct sg_sip_via v;
-	struct sg_str rest, top;
-	struct sg_perr err;
 	char branch[BRANCH_MAX];
+	struct tcp_try *tr;
+	struct peer udp;
 
 	if (d->kind != SG_XPORT_UDP || len <= SG_TXN_UDP_MAX)
 		return 0;
-	/* Our branch: the top Via of what we built. */
-	if (inside_takes_tcp(svc) && sg_sip_parse(&scratch, buf, len, true,
-	    &err) == 0 && scratch.first[SG_SIP_HDR_VIA] >= 0) {
-		rest = scratch.hdrs[scratch.first[SG_SIP_HDR_VIA]].value;
-		if (sg_sip_list_next(&rest, &top) &&
-		    sg_sip_via_parse(top, &v) == 0 &&
-		    v.branch.len < sizeof(branch)) {
-			memcpy(branch, v.branch.p, v.branch.len);
-			branch[v.branch.len] = '\0';
-			if (via_to_tcp(buf, len, branch)) {
-				d->kind = SG_XPORT_TCP;
-				d->conn = NULL;
-				if (tt)
-					tt->via_tcp++;
-				return 0;
-			}
-		}
+	if (!inside_takes_tcp(svc) || tt == NULL) {
+		if (tt)
+			tt->too_large++;
+		return 513;
 	}
-	if (tt)
+	peer_set(&udp, d);
+	if (no_tcp_known(tt, &udp)) {
+		tt->via_udp++;
+		return 0;
+	}
+	if (!our_branch(buf, len, branch, sizeof(branch)) ||
+	    !via_set(buf, len, branch, "/UDP", "/TCP")) {
 		tt->too_large++;
-	return 513;
+		return 513;
+	}
+	d->kind = SG_XPORT_TCP;
+	d->conn = NULL;
+	tt->via_tcp++;
+	tr = &tt->tries[tt->ntry++ % SG_ARRAY_SIZE(tt->tries)];
+	tr->blen = (uint8_t)strlen(branch);
+	memcpy(tr->branch, branch, tr->blen);
+	tr->invite = buf[0] == 'I';
+	tr->udp = udp;
+	return 0;
+}
+
+/*
+ * A message queued on a connection that failed. When it is a request we
+ * moved to TCP (§18.1.1), send it over UDP after all, with a client
+ * transaction for its retransmissions, and remember that next hop.
+ * Returns true when it is handled here.
+ */
+bool sg_txn_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
+{
+	static char copy[SG_SIP_MAX_MSG];
+	struct sg_txns *tt = svc->txn;
+	char branch[BRANCH_MAX];
+	struct tcp_try *tr = NULL;
+	struct sg_txn *t;
+	unsigned i;
+	uint64_t now;
+
+	if (tt == NULL || len > sizeof(copy) || len <= SG_TXN_UDP_MAX ||
+	    !our_branch(buf, len, branch, sizeof(branch)))
+		return false;
+	for (i = 0; i < SG_ARRAY_SIZE(tt->tries); i++)
+		if (tt->tries[i].blen == strlen(branch) &&
+		    memcmp(tt->tries[i].branch, branch, tt->tries[i].blen) == 0)
+			tr = &tt->tries[i];
+	if (tr == NULL)
+		return false;
+	tr->blen = 0;
+	now = now_ms(tt);
+	tt->no_tcp[tt->nno_tcp++ % SG_ARRAY_SIZE(tt->no_tcp)] =
+	    (struct no_tcp){ tr->udp, now + NO_TCP_MS };
+	memcpy(copy, buf, len);
+	via_set(copy, len, branch, "/TCP", "/UDP");
+	tt->via_udp++;
+	log_info("%s: no TCP to %s: sending the %zu-byte request over UDP"
+	    " (RFC 3261 18.1.1)", svc->cfg->name, sg_addr_str(&tr->udp.a.sa,
+	    (char[64]){ 0 }, 64), len);
+	/* Retransmissions on UDP now: the transaction's, or a new one. */
+	t = out_lookup(tt, sg_str_make(branch, strlen(branch)), false);
+	if (t == NULL && (t = txn_alloc(tt, "", 0)) != NULL) {
+		t->invite = tr->invite;
+		t->c_state = C_TRYING;
+		t->s_state = S_TRYING;
+		t->timeout_at = now + 64 * t1(tt);
+		out_insert(t, branch, strlen(branch), false);
+	}
+	if (t && t->c_state < C_COMPLETED) {
+		t->down = tr->udp;
+		t->down_udp = true;
+		if (keep_copy(&t->req, &t->req_len, copy, len) == 0) {
+			t->retx_at = now + t1(tt);
+			t->retx_iv = (uint32_t)t1(tt);
+		}
+		schedule(t);
+		arm(tt);
+	}
+	peer_send(tt, &tr->udp, copy, len);
+	return true;
 }
 
 /* Evict the oldest lingering transaction; false when none lingers. */

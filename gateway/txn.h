@@ -59,6 +59,12 @@ enum sg_txn_verdict sg_txn_on_request(struct sg_svc *svc,
 unsigned sg_txn_fit_udp(struct sg_svc *svc, struct sg_dest *d, char *buf,
 			size_t len);
 /*
+ * A queued message could not be sent (its connection failed). A request
+ * moved to TCP by sg_txn_fit_udp() goes over UDP after all (§18.1.1):
+ * true when it was handled so.
+ */
+bool sg_txn_on_send_fail(struct sg_svc *svc, const char *buf, size_t len);
+/*
  * The proxy forwarded request m (from src) as buf to d, with our Via
  * branch: keep a transaction when the crossing has a UDP leg. An INVITE
  * gets 100 Trying when no provisional comes within 200 ms (§17.2.1).

@@ -13,8 +13,9 @@ crossed the sockets, with the clock:
               retransmitted INVITE/REGISTER absorbed and
               the last response resent, Timer G until the ACK, CANCEL after
               a provisional (§16.10), the 200 to our CANCEL not forwarded;
-  §18.1.1     a request > 1300 bytes goes by TCP where the inside takes TCP,
-              513 where it does not;
+  §18.1.1     a request > 1300 bytes goes by TCP where the inside takes TCP
+              (over UDP after all when the next hop refuses TCP), 513
+              where the inside has no TCP;
   bounds      max-transactions (cap hits counted), all state gone after the
               linger timers; transactions = no (SIGHUP) forwards statelessly:
               the negative control that shows these checks can fail.
@@ -499,6 +500,26 @@ def too_large(gw, expect_tcp):
             check(gw.peer_wait(is_resp(200, "l1")) is not None,
                   "18.1.1: the answer on the TCP connection reaches the caller")
         c.close()
+        # A next hop without TCP (connection refused): §18.1.1 says retry
+        # over UDP, with the Via back to UDP; then UDP for that next hop.
+        gw.pbx.ls.close()
+        time.sleep(0.2)
+        for cid in ("l2", "l3"):
+            gw.peer.send(req("MESSAGE", cid, peer_via(gw, cid),
+                             extra=[("Content-Type", "text/plain")], body=body))
+            m = gw.pbx.wait(is_req("MESSAGE", cid), 3)
+            check(m is not None and m.body == body and
+                  m.all("Via")[0].startswith(f"SIP/2.0/UDP 127.0.0.1:{gw.p_in};branch=z9hG4bK-sg"),
+                  f"18.1.1: {cid}: no TCP at the next hop: over UDP after all, our Via says UDP")
+            if m:
+                time.sleep(T1 * 2)
+                n = len(gw.pbx.got(is_req("MESSAGE", cid)))
+                check(n >= 2, f"18.1.1: {cid}: retransmitted on UDP ({n} copies)")
+                gw.pbx.send(response_to(m, 200, "OK"), gw.p_in)
+                check(gw.peer_wait(is_resp(200, cid)) is not None, f"18.1.1: {cid}: answered")
+        st = gw.status()
+        check(st.get("udp_too_large_tcp") == 2 and st.get("udp_too_large_udp") == 2,
+              f"18.1.1: TCP tried twice, then UDP remembered: {st.get('udp_too_large_tcp')} {st.get('udp_too_large_udp')}")
     else:
         r = gw.peer_wait(lambda x: x.get("Call-ID") == "l1", 3)
         check(r is not None and r.status == 513,
@@ -551,7 +572,7 @@ def main():
         print("gw1 after the calls:", {k: v for k, v in st.items() if k.startswith(("txn", "udp_too"))})
         check(st.get("txn_retransmissions", 0) > 20 and st.get("txn_absorbed", 0) >= 6 and
               st.get("txn_timeouts") == 3 and st.get("txn_acks", 0) >= 3 and
-              st.get("txn_cancels") == 3 and st.get("udp_too_large_tcp") == 1,
+              st.get("txn_cancels") == 3 and st.get("udp_too_large_tcp") == 2,
               f"counters: {st}")
         # Everything lingers at most 64*T1 after it ended.
         end = time.time() + B + 3
