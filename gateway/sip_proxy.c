@@ -3,9 +3,10 @@
  * sip_proxy.c: an RFC 3261 §16 proxy that carries SIP between a service's
  * inside (plain UDP/TCP) and outside (TLS), stateless except where a
  * crossing has a UDP leg (txn.c holds those transactions; the hooks are
- * the sg_txn_* calls below). It changes only what it must: pushes and pops its Via (RFC 3261 §16.6, §16.7, RFC 3581
- * rport), double Record-Route (RFC 5658), Max-Forwards (483), loop versus
- * spiral detection by branch (§16.3), and REGISTER Contacts replaced by
+ * the sg_txn_* calls below). It changes only what it must: pushes and
+ * pops its Via (RFC 3261 §16.6, §16.7, RFC 3581 rport), double
+ * Record-Route (RFC 5658), Max-Forwards (483), loop versus spiral
+ * detection by branch (§16.3), and REGISTER Contacts replaced by
  * HMAC-signed flow tokens so that requests from the other side reach the
  * right phone and forged tokens are refused (DESIGN §3).
  */
