@@ -39,7 +39,8 @@
 #                       transactions = no and = yes on fresh gateways, the
 #                       same binary, alternating): 1: with the rest [1];
 #                       only: section 5 alone; 0: skip it
-#   BENCH_TXN_RATES     call rates of section 5 ["2000 4000"]
+#   BENCH_TXN_RATES     call rates of section 5 ["1000 2000"]
+#   BENCH_TXN_REPS      runs per mode and rate in section 5, 1..9 [3]
 #   BENCH_BASELINE      an older sipsgate binary (e.g. one built from the
 #                       branch before the transaction layer) measured in
 #                       section 5 too [none]
@@ -61,7 +62,8 @@ TLS_BURST=1000          # concurrent handshakes of the survival check
 LAB_KEEP=${BENCH_KEEP:-0}
 SDP=${BENCH_SDP:-both}
 TXN=${BENCH_TXN:-1}
-TXN_RATES=${BENCH_TXN_RATES:-2000 4000}
+TXN_RATES=${BENCH_TXN_RATES:-1000 2000}
+TXN_REPS=${BENCH_TXN_REPS:-3}
 BASELINE=${BENCH_BASELINE:-}
 
 # Targets (the issue's numbers).
@@ -77,6 +79,7 @@ between "$TLS_INFLIGHT" 1 256 || die "BENCH_TLS_INFLIGHT must be 1..256"
 for r in $RATES; do between "$r" 1 20000 || die "BENCH_RATES: $r is not 1..20000"; done
 case $TXN in 0|1|only) ;; *) die "BENCH_TXN must be 0, 1 or only" ;; esac
 for r in $TXN_RATES; do between "$r" 1 20000 || die "BENCH_TXN_RATES: $r is not 1..20000"; done
+between "$TXN_REPS" 1 9 || die "BENCH_TXN_REPS must be 1..9"
 [ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "BENCH_BASELINE: $BASELINE is not an executable"
 case $SDP in
 0) CALL_VARIANTS=nosdp ;;
@@ -564,8 +567,8 @@ TXN_MODES="stateless txn"
 [ -n "$BASELINE" ] && TXN_MODES="main stateless txn"
 if [ "$TXN" != 0 ]; then
 section "5. the transaction layer: CPU per call with transactions = no and = yes (and the baseline binary)"
-say "the same calls as in 1 (no SDP), ${STEP_SECS} s per step, fresh gateways per step, 2 runs per mode and rate in"
-say "alternating order; 'txn' keeps RFC 3261 state for every request (both gateways have a UDP leg), sends 100"
+say "the same calls as in 1 (no SDP), ${STEP_SECS} s per step, fresh gateways per step, $TXN_REPS runs per mode and rate in"
+say "alternating order, the median taken; 'txn' keeps RFC 3261 state for every request (both gateways have a UDP leg), sends 100"
 say "Trying to the phones and retransmits on UDP; 'stateless' is the same binary with transactions = no$([ -n "$BASELINE" ] && echo ";
 'main' is $BASELINE (sha256 $BASE_SUM...), without the transaction layer")."
 say "rss = VmRSS of gwa + gwb after the step (KiB): finished transactions linger up to 64*T1 = 32 s."
@@ -576,9 +579,9 @@ lab_wait_port pbx udp 5060 $LAB_PBX
 UAS=${LAB_PID_OF[uas]}
 hdr
 for r in $TXN_RATES; do
-	for rep in 1 2; do
+	for rep in $(seq 1 "$TXN_REPS"); do
 		order=$TXN_MODES
-		[ $rep = 2 ] && order=$(echo "$TXN_MODES" | tr ' ' '\n' | tac | tr '\n' ' ')
+		[ $((rep % 2)) = 0 ] && order=$(echo "$TXN_MODES" | tr ' ' '\n' | tac | tr '\n' ' ')
 		for m in $order; do
 			txn_gw $m
 			calls_step "txn-$m-$r-$rep" "$r" $LAB_GWA_IN:5060 "$m"
@@ -592,8 +595,9 @@ done
 lab_stop uas
 txn_gw txn	# the end checks a running pair
 fi
-# mean "A B" -> average of the numbers (ignores "-")
-mean() { echo "$1" | awk '{ n = 0; s = 0; for (i = 1; i <= NF; i++) if ($i != "-") { s += $i; n++ } if (n) printf "%.0f", s / n; else print "-" }'; }
+# mean "A B C" -> the median of the numbers (ignores "-"): one step slowed
+# by another job on the machine does not move it
+mean() { echo "$1" | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.0f", v[(NR + 1) / 2]; else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- the end --------------------------------------------------------------------
 
