@@ -40,7 +40,11 @@
 #                       same binary, alternating): 1: with the rest [1];
 #                       only: section 5 alone; 0: skip it
 #   BENCH_TXN_RATES     call rates of section 5 ["1000 2000"]
-#   BENCH_TXN_REPS      runs per mode and rate in section 5, 1..9 [3]
+#   BENCH_TXN_REPS      runs per mode and rate in section 5, 0..9 [3]
+#                       (0: instructions per call only)
+#   BENCH_TXN_IR        1: section 5 also counts the instructions per call
+#                       of both gateways under valgrind (callgrind): a
+#                       figure other jobs on the machine cannot move [1]
 #   BENCH_BASELINE      an older sipsgate binary (e.g. one built from the
 #                       branch before the transaction layer) measured in
 #                       section 5 too [none]
@@ -64,6 +68,7 @@ SDP=${BENCH_SDP:-both}
 TXN=${BENCH_TXN:-1}
 TXN_RATES=${BENCH_TXN_RATES:-1000 2000}
 TXN_REPS=${BENCH_TXN_REPS:-3}
+TXN_IR=${BENCH_TXN_IR:-1}
 BASELINE=${BENCH_BASELINE:-}
 
 # Targets (the issue's numbers).
@@ -79,7 +84,7 @@ between "$TLS_INFLIGHT" 1 256 || die "BENCH_TLS_INFLIGHT must be 1..256"
 for r in $RATES; do between "$r" 1 20000 || die "BENCH_RATES: $r is not 1..20000"; done
 case $TXN in 0|1|only) ;; *) die "BENCH_TXN must be 0, 1 or only" ;; esac
 for r in $TXN_RATES; do between "$r" 1 20000 || die "BENCH_TXN_RATES: $r is not 1..20000"; done
-between "$TXN_REPS" 1 9 || die "BENCH_TXN_REPS must be 1..9"
+between "$TXN_REPS" 0 9 || die "BENCH_TXN_REPS must be 0..9"
 [ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "BENCH_BASELINE: $BASELINE is not an executable"
 case $SDP in
 0) CALL_VARIANTS=nosdp ;;
@@ -592,6 +597,53 @@ for r in $TXN_RATES; do
 		done
 	done
 done
+# 5b. Instructions per call, under callgrind: deterministic where CPU time
+# on a shared machine is not. 100 calls to warm up, counters zeroed, 500
+# calls at 50/s, counters dumped.
+declare -A X_IR
+if [ "$TXN_IR" = 1 ] && command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+	say
+	say "5b. instructions per call (valgrind --tool=callgrind), gwa + gwb: 100 calls to warm up, then 500 at 50/s"
+	for m in $TXN_MODES; do
+		bin=$SIPSGATE
+		[ "$m" = main ] && bin=$LAB_DIR/sipsgate-baseline
+		printf '#!/bin/sh\nexec valgrind -q --tool=callgrind --callgrind-out-file=%s/cg-%s-%%p.out "%s" "$@"\n' \
+			"$LAB_DIR" "$m" "$bin" >"$LAB_DIR/vg-$m.sh"
+		chmod +x "$LAB_DIR/vg-$m.sh"
+		for g in gwa gwb; do
+			lab_stop $g
+			[ -e "$LAB_DIR/$g.log" ] && mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-ir-$m.log"
+		done
+		lab_gw_pair_conf
+		[ "$m" = stateless ] && for g in gwa gwb; do echo "transactions = no" >>"$LAB_DIR/$g.conf"; done
+		for g in gwb gwa; do
+			lab_start $g $g "$LAB_DIR/vg-$m.sh" -c "$LAB_DIR/$g.conf"
+			for i in $(seq 1 200); do grep -q 'ready:' "$LAB_DIR/$g.log" 2>/dev/null && break; sleep 0.1; done
+		done
+		lab_gw_wait_link gwa
+		run_calls() {	# N
+			(cd "$LAB_DIR" && timeout 120 ip netns exec "$(lab_nsname phones)" sipp -sf "$UAC_XML" \
+				-i $LAB_PHONE_A -p 5060 -s bob -nostdin -r 50 -m "$1" -recv_timeout 10000 \
+				-trace_stat -stf "$LAB_DIR/ir-$m-$1.stat" $LAB_GWA_IN:5060 >"$LAB_DIR/ir-$m-$1.log" 2>&1)
+		}
+		run_calls 100
+		ir=0
+		for g in gwa gwb; do callgrind_control -z "${LAB_PID_OF[$g]}" >/dev/null 2>&1; done
+		run_calls 500; rc=$?
+		read -r IR_OK IR_FAIL _ _ < <(sipp_stat "$LAB_DIR/ir-$m-500.stat")
+		for g in gwa gwb; do
+			callgrind_control -d "ir-$m" "${LAB_PID_OF[$g]}" >/dev/null 2>&1
+			sleep 0.5
+			f=$(ls -t "$LAB_DIR"/cg-$m-"${LAB_PID_OF[$g]}"*.out* 2>/dev/null | head -1)
+			n=$(awk '/^(summary|totals):/ {print $2; exit}' "$f" 2>/dev/null)
+			X_IR[$m-$g]=$(( ${n:-0} / 500 ))
+			ir=$(( ir + ${n:-0} ))
+		done
+		X_IR[$m]=$(( ir / 500 ))
+		say "  $m: ${X_IR[$m]} instructions per call (gwa ${X_IR[$m-gwa]}, gwb ${X_IR[$m-gwb]}); sipp: $IR_OK ok, $IR_FAIL failed"
+	done
+	for g in gwa gwb; do lab_stop $g; mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-ir-last.log"; done
+fi
 lab_stop uas
 txn_gw txn	# the end checks a running pair
 fi
@@ -614,6 +666,14 @@ vname() { [ "$1" = sdp ] && echo "with SDP" || echo "no SDP"; }
 section "summary (sipsgate $SG_REV, $NCPU CPUs, $(fcalc %.0f "$T_END - $T_START") s)"
 row figure measured target result
 if [ "$TXN" != 0 ]; then
+	if [ -n "${X_IR[txn]:-}" ] && [ "${X_IR[stateless]:-0}" -gt 0 ]; then
+		[ -n "$BASELINE" ] && row "instructions per call, gwa + gwb, baseline binary" "${X_IR[main]}" "-" "info"
+		row "instructions per call, gwa + gwb, transactions = no" "${X_IR[stateless]}" "-" "info"
+		row "instructions per call, gwa + gwb, transactions = yes" "${X_IR[txn]}" "-" "info"
+		row "  transactions cost, instructions" "$(fcalc %+.1f "(${X_IR[txn]} - ${X_IR[stateless]}) * 100 / ${X_IR[stateless]}") %" "<= +20 %" "$(pm "${X_IR[txn]} <= 1.2 * ${X_IR[stateless]}")"
+		[ -n "$BASELINE" ] && [ "${X_IR[main]:-0}" -gt 0 ] &&
+			row "  transactions = yes vs the baseline binary, instructions" "$(fcalc %+.1f "(${X_IR[txn]} - ${X_IR[main]}) * 100 / ${X_IR[main]}") %" "<= +20 %" "$(pm "${X_IR[txn]} <= 1.2 * ${X_IR[main]}")"
+	fi
 	for r in $TXN_RATES; do
 		us=$(mean "${X_US[stateless-$r]}") ut=$(mean "${X_US[txn-$r]}")
 		[ -n "$BASELINE" ] && row "CPU per call at $r calls/s, baseline binary (ok/failed:${X_OK[main-$r]})" "$(mean "${X_US[main-$r]}") us" "-" "info"

@@ -779,6 +779,16 @@ void sg_txn_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
  * for their INVITE): branch and sent-by with the magic cookie, else the
  * RFC 2543 fields. Also the side it came from: a spiral crosses twice.
  */
+/* Append to a key; false when it does not fit. */
+static bool key_put(struct sg_txn_req *tr, const char *p, size_t n)
+{
+	if (tr->keylen + n > sizeof(tr->key))
+		return false;
+	memcpy(tr->key + tr->keylen, p, n);
+	tr->keylen += n;
+	return true;
+}
+
 static bool make_key(const struct sg_txns *tt, const struct sg_src *src,
 		     const struct sg_sip_msg *m, struct sg_str cls,
 		     struct sg_txn_req *tr)
@@ -786,18 +796,26 @@ static bool make_key(const struct sg_txns *tt, const struct sg_src *src,
 	const struct sg_sip_hdr *vh = sg_sip_hdr_find(m, SG_SIP_HDR_VIA);
 	struct sg_str rest, top;
 	struct sg_sip_via v;
+	char side = src->side == SG_SIDE_INSIDE ? 'i' : 'o';
 	int n;
 
 	tr->keyed = false;
+	tr->keylen = 0;
 	if (vh == NULL)
 		return false;
 	rest = vh->value;
 	if (!sg_sip_list_next(&rest, &top) || sg_sip_via_parse(top, &v) < 0)
 		return false;
 	if (v.branch.len > 7 && memcmp(v.branch.p, SG_BRANCH_MAGIC, 7) == 0) {
-		n = snprintf(tr->key, sizeof(tr->key), "%c|%.*s|%.*s|%.*s:%u",
-		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', SG_STR_FMT(cls),
-		    SG_STR_FMT(v.branch), SG_STR_FMT(v.host), v.port);
+		/* The common case, without printf: side, method, branch,
+		 * sent-by host and port (binary). */
+		if (!key_put(tr, &side, 1) || !key_put(tr, cls.p, cls.len) ||
+		    !key_put(tr, "|", 1) ||
+		    !key_put(tr, v.branch.p, v.branch.len) ||
+		    !key_put(tr, "|", 1) || !key_put(tr, v.host.p, v.host.len) ||
+		    !key_put(tr, (const char *)&v.port, sizeof(v.port)))
+			return false;
+		n = (int)tr->keylen;
 	} else {
 		const struct sg_sip_hdr *f = sg_sip_hdr_find(m, SG_SIP_HDR_FROM);
 		struct sg_sip_naddr na;
@@ -880,8 +898,8 @@ enum sg_txn_verdict sg_txn_on_request(struct sg_svc *svc,
 	struct sg_txn *t;
 
 	tr->keyed = false;
-	if (tt == NULL)
-		return SG_TXN_FORWARD;
+	if (tt == NULL || (!svc->cfg->transactions && tt->active == 0))
+		return SG_TXN_FORWARD;	/* nothing to match, nothing to make */
 	if (!make_key(tt, src, m, ack || cancel ? SG_STR("INVITE") :
 	    m->method, tr))
 		return SG_TXN_FORWARD;
