@@ -35,6 +35,19 @@
 #                       only (the gateways then also set up and tear down
 #                       media relays per call); both: first 0, then 1 with
 #                       fresh gateways [both]
+#   BENCH_TXN           5. the transaction layer's cost (calls with
+#                       transactions = no and = yes on fresh gateways, the
+#                       same binary, alternating): 1: with the rest [1];
+#                       only: section 5 alone; 0: skip it
+#   BENCH_TXN_RATES     call rates of section 5 ["1000 2000"]
+#   BENCH_TXN_REPS      runs per mode and rate in section 5, 0..9 [3]
+#                       (0: instructions per call only)
+#   BENCH_TXN_IR        1: section 5 also counts the instructions per call
+#                       of both gateways under valgrind (callgrind): a
+#                       figure other jobs on the machine cannot move [1]
+#   BENCH_BASELINE      an older sipsgate binary (e.g. one built from the
+#                       branch before the transaction layer) measured in
+#                       section 5 too [none]
 #   BENCH_KEEP=1        keep the run directory (logs, sipp stats) afterwards
 set -u
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +65,11 @@ TLS_BURST=1000          # concurrent handshakes of the survival check
 # shellcheck disable=SC2034  # read by lab_cleanup (tests/lab/lib.sh)
 LAB_KEEP=${BENCH_KEEP:-0}
 SDP=${BENCH_SDP:-both}
+TXN=${BENCH_TXN:-1}
+TXN_RATES=${BENCH_TXN_RATES:-1000 2000}
+TXN_REPS=${BENCH_TXN_REPS:-3}
+TXN_IR=${BENCH_TXN_IR:-1}
+BASELINE=${BENCH_BASELINE:-}
 
 # Targets (the issue's numbers).
 T_CPS=4000 T_US_CALL=100 T_KIB_PHONE=40 T_HS_FULL=1000
@@ -64,6 +82,10 @@ between "$PROBES" 1 5000 || die "BENCH_PROBES must be 1..5000"
 between "$TLS_SECS" 2 10 || die "BENCH_TLS_SECS must be 2..10"
 between "$TLS_INFLIGHT" 1 256 || die "BENCH_TLS_INFLIGHT must be 1..256"
 for r in $RATES; do between "$r" 1 20000 || die "BENCH_RATES: $r is not 1..20000"; done
+case $TXN in 0|1|only) ;; *) die "BENCH_TXN must be 0, 1 or only" ;; esac
+for r in $TXN_RATES; do between "$r" 1 20000 || die "BENCH_TXN_RATES: $r is not 1..20000"; done
+between "$TXN_REPS" 0 9 || die "BENCH_TXN_REPS must be 0..9"
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "BENCH_BASELINE: $BASELINE is not an executable"
 case $SDP in
 0) CALL_VARIANTS=nosdp ;;
 1) CALL_VARIANTS=sdp ;;
@@ -88,6 +110,10 @@ cp "$SIPSGATE" "$LAB_DIR/sipsgate" || lab_fail "cannot copy $SIPSGATE"
 SG_BIN_SUM=$(sha256sum "$SIPSGATE" | cut -c1-12)
 SG_REV=$(git -C "$SRC_DIR" describe --always --dirty 2>/dev/null || echo "?")
 SIPSGATE=$LAB_DIR/sipsgate
+if [ -n "$BASELINE" ]; then
+	cp "$BASELINE" "$LAB_DIR/sipsgate-baseline" || lab_fail "cannot copy $BASELINE"
+	BASE_SUM=$(sha256sum "$BASELINE" | cut -c1-12)
+fi
 cc -O2 -Wall -o "$LAB_DIR/tlsload" "$BENCH_DIR/tlsload.c" -lgnutls \
 	>"$LAB_DIR/tlsload-build.log" 2>&1 || lab_fail "cannot build bench/tlsload.c: $(cat "$LAB_DIR/tlsload-build.log")"
 
@@ -184,6 +210,7 @@ lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
 lab_gw_wait_link gwa
 GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
 
+if [ "$TXN" != only ]; then
 # --- 3. memory per registered phone (fresh gateways) ------------------------
 
 section "3. resident memory of gwa with $PHONES phones registered through it"
@@ -261,6 +288,7 @@ for m in $PROBE_KINDS; do
 done
 for g in gwa gwb; do gw_alive $g || { say "gateway $g DIED during the latency probes"; gw_death $g; CRASH=1; }; done
 
+fi	# [ "$TXN" != only ]
 # --- 1. calls/s through the pair ------------------------------------------------
 
 # calls_step NAME RATE REMOTE LABEL — one bounded sipp UAC run (STEP_SECS at
@@ -392,6 +420,7 @@ gw_restart() {
 	GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
 }
 
+if [ "$TXN" != only ]; then
 section "1. calls/s through the pair (INVITE/200/ACK/BYE/200, UDP, no media sent), ${STEP_SECS} s per step"
 say "sipp UAC and UAS run on the same $NCPU CPUs as the gateways (nothing pinned): their CPU is in the table."
 say "columns: cps = target rate; ok/failed/retrans = sipp UAC; achvd = ok calls / wall time;"
@@ -511,6 +540,117 @@ SG_WARN=$(grep -c 'warning:' "$LAB_DIR/sgtls.log")
 [ "$SG_WARN" -gt 0 ] && { say "sipsgate TLS log: $SG_WARN warnings, e.g.:"; grep 'warning:' "$LAB_DIR/sgtls.log" | sed 's/^[0-9:.]* //; s/[0-9]\{2,\}/N/g' | sort | uniq -c | sort -rn | head -5; }
 lab_stop stunnel; lab_stop sgtls; lab_stop sink
 
+fi	# [ "$TXN" != only ]
+
+# --- 5. what the transaction layer costs ----------------------------------------
+
+# txn_gw MODE — fresh gateways: stateless (transactions = no), txn (the
+# default) or main (the BENCH_BASELINE binary, configured as before).
+TXN_N=0
+txn_gw() {
+	local g bin=$SIPSGATE
+	[ "$1" = main ] && bin=$LAB_DIR/sipsgate-baseline
+	TXN_N=$((TXN_N + 1))
+	for g in gwa gwb; do
+		lab_stop $g
+		[ -e "$LAB_DIR/$g.log" ] && mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-t$TXN_N.log"
+	done
+	lab_gw_pair_conf
+	if [ "$1" = stateless ]; then
+		for g in gwa gwb; do echo "transactions = no" >>"$LAB_DIR/$g.conf"; done
+	fi
+	SIPSGATE=$bin lab_gw_start gwb gwb "$LAB_DIR/gwb.conf"
+	SIPSGATE=$bin lab_gw_start gwa gwa "$LAB_DIR/gwa.conf"
+	lab_gw_wait_link gwa
+	GWA=$(gw_pid gwa) GWB=$(gw_pid gwb)
+	(cd "$LAB_DIR" && timeout 30 ip netns exec "$(lab_nsname phones)" sipp -sf "$UAC_XML" \
+		-i $LAB_PHONE_A -p 5060 -s bob -nostdin -r 200 -m 200 -recv_timeout 4000 $LAB_GWA_IN:5060 \
+		>"$LAB_DIR/txn-warmup-$TXN_N.log" 2>&1) || say "(warm-up run $TXN_N reported failures)"
+}
+declare -A X_US X_OK X_RSS
+TXN_MODES="stateless txn"
+[ -n "$BASELINE" ] && TXN_MODES="main stateless txn"
+if [ "$TXN" != 0 ]; then
+section "5. the transaction layer: CPU per call with transactions = no and = yes (and the baseline binary)"
+say "the same calls as in 1 (no SDP), ${STEP_SECS} s per step, fresh gateways per step, $TXN_REPS runs per mode and rate in"
+say "alternating order, the median taken; 'txn' keeps RFC 3261 state for every request (both gateways have a UDP leg), sends 100"
+say "Trying to the phones and retransmits on UDP; 'stateless' is the same binary with transactions = no$([ -n "$BASELINE" ] && echo ";
+'main' is $BASELINE (sha256 $BASE_SUM...), without the transaction layer")."
+say "rss = VmRSS of gwa + gwb after the step (KiB): finished transactions linger up to 64*T1 = 32 s."
+UAC_XML=$LAB_DIR/uac-nosdp.xml UAS_XML=$LAB_DIR/uas-nosdp.xml
+lab_start pbx uas sipp -sf "$UAS_XML" -i $LAB_PBX -p 5060 -nostdin \
+	-buff_size 4194304 -trace_err -error_file "$LAB_DIR/uas-txn.err"
+lab_wait_port pbx udp 5060 $LAB_PBX
+UAS=${LAB_PID_OF[uas]}
+hdr
+for r in $TXN_RATES; do
+	for rep in $(seq 1 "$TXN_REPS"); do
+		order=$TXN_MODES
+		[ $((rep % 2)) = 0 ] && order=$(echo "$TXN_MODES" | tr ' ' '\n' | tac | tr '\n' ' ')
+		for m in $order; do
+			txn_gw $m
+			calls_step "txn-$m-$r-$rep" "$r" $LAB_GWA_IN:5060 "$m"
+			X_US[$m-$r]="${X_US[$m-$r]:-} $S_US" X_OK[$m-$r]="${X_OK[$m-$r]:-} $S_OK/$S_FAIL"
+			X_RSS[$m-$r]="${X_RSS[$m-$r]:-} $(( $(rss_kib $GWA VmRSS) + $(rss_kib $GWB VmRSS) ))"
+			[ "$m" = txn ] && say "  txn counters: gwa $(lab_gw_status gwa | awk '$1 ~ /^txn_(created|absorbed|retransmissions|evicted|cap_hits)$/ {printf "%s=%s ", $1, $2}')"
+			sleep 1
+		done
+	done
+done
+# 5b. Instructions per call, under callgrind: deterministic where CPU time
+# on a shared machine is not. 100 calls to warm up, counters zeroed, 500
+# calls at 50/s, counters dumped.
+declare -A X_IR
+if [ "$TXN_IR" = 1 ] && command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+	say
+	say "5b. instructions per call (valgrind --tool=callgrind), gwa + gwb: 100 calls to warm up, then 500 at 50/s"
+	for m in $TXN_MODES; do
+		bin=$SIPSGATE
+		[ "$m" = main ] && bin=$LAB_DIR/sipsgate-baseline
+		printf '#!/bin/sh\nexec valgrind -q --tool=callgrind --callgrind-out-file=%s/cg-%s-%%p.out "%s" "$@"\n' \
+			"$LAB_DIR" "$m" "$bin" >"$LAB_DIR/vg-$m.sh"
+		chmod +x "$LAB_DIR/vg-$m.sh"
+		for g in gwa gwb; do
+			lab_stop $g
+			[ -e "$LAB_DIR/$g.log" ] && mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-ir-$m.log"
+		done
+		lab_gw_pair_conf
+		[ "$m" = stateless ] && for g in gwa gwb; do echo "transactions = no" >>"$LAB_DIR/$g.conf"; done
+		for g in gwb gwa; do
+			lab_start $g $g "$LAB_DIR/vg-$m.sh" -c "$LAB_DIR/$g.conf"
+			for i in $(seq 1 200); do grep -q 'ready:' "$LAB_DIR/$g.log" 2>/dev/null && break; sleep 0.1; done
+		done
+		lab_gw_wait_link gwa
+		run_calls() {	# N
+			(cd "$LAB_DIR" && timeout 120 ip netns exec "$(lab_nsname phones)" sipp -sf "$UAC_XML" \
+				-i $LAB_PHONE_A -p 5060 -s bob -nostdin -r 50 -m "$1" -recv_timeout 10000 \
+				-trace_stat -stf "$LAB_DIR/ir-$m-$1.stat" $LAB_GWA_IN:5060 >"$LAB_DIR/ir-$m-$1.log" 2>&1)
+		}
+		run_calls 100
+		ir=0
+		for g in gwa gwb; do callgrind_control -z "${LAB_PID_OF[$g]}" >/dev/null 2>&1; done
+		run_calls 500; rc=$?
+		read -r IR_OK IR_FAIL _ _ < <(sipp_stat "$LAB_DIR/ir-$m-500.stat")
+		for g in gwa gwb; do
+			callgrind_control -d "ir-$m" "${LAB_PID_OF[$g]}" >/dev/null 2>&1
+			sleep 0.5
+			f=$(ls -t "$LAB_DIR"/cg-$m-"${LAB_PID_OF[$g]}"*.out* 2>/dev/null | head -1)
+			n=$(awk '/^(summary|totals):/ {print $2; exit}' "$f" 2>/dev/null)
+			X_IR[$m-$g]=$(( ${n:-0} / 500 ))
+			ir=$(( ir + ${n:-0} ))
+		done
+		X_IR[$m]=$(( ir / 500 ))
+		say "  $m: ${X_IR[$m]} instructions per call (gwa ${X_IR[$m-gwa]}, gwb ${X_IR[$m-gwb]}); sipp: $IR_OK ok, $IR_FAIL failed"
+	done
+	for g in gwa gwb; do lab_stop $g; mv "$LAB_DIR/$g.log" "$LAB_DIR/$g-ir-last.log"; done
+fi
+lab_stop uas
+txn_gw txn	# the end checks a running pair
+fi
+# mean "A B C" -> the median of the numbers (ignores "-"): one step slowed
+# by another job on the machine does not move it
+mean() { echo "$1" | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.0f", v[(NR + 1) / 2]; else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 # --- the end --------------------------------------------------------------------
 
 for g in gwa gwb; do
@@ -525,6 +665,29 @@ row() { printf '%-60s %-16s %-12s %s\n' "$@"; }
 vname() { [ "$1" = sdp ] && echo "with SDP" || echo "no SDP"; }
 section "summary (sipsgate $SG_REV, $NCPU CPUs, $(fcalc %.0f "$T_END - $T_START") s)"
 row figure measured target result
+if [ "$TXN" != 0 ]; then
+	if [ -n "${X_IR[txn]:-}" ] && [ "${X_IR[stateless]:-0}" -gt 0 ]; then
+		[ -n "$BASELINE" ] && row "instructions per call, gwa + gwb, baseline binary" "${X_IR[main]}" "-" "info"
+		row "instructions per call, gwa + gwb, transactions = no" "${X_IR[stateless]}" "-" "info"
+		row "instructions per call, gwa + gwb, transactions = yes" "${X_IR[txn]}" "-" "info"
+		row "  transactions cost, instructions" "$(fcalc %+.1f "(${X_IR[txn]} - ${X_IR[stateless]}) * 100 / ${X_IR[stateless]}") %" "<= +20 %" "$(pm "${X_IR[txn]} <= 1.2 * ${X_IR[stateless]}")"
+		[ -n "$BASELINE" ] && [ "${X_IR[main]:-0}" -gt 0 ] &&
+			row "  transactions = yes vs the baseline binary, instructions" "$(fcalc %+.1f "(${X_IR[txn]} - ${X_IR[main]}) * 100 / ${X_IR[main]}") %" "<= +20 %" "$(pm "${X_IR[txn]} <= 1.2 * ${X_IR[main]}")"
+	fi
+	for r in $TXN_RATES; do
+		us=$(mean "${X_US[stateless-$r]}") ut=$(mean "${X_US[txn-$r]}")
+		[ -n "$BASELINE" ] && row "CPU per call at $r calls/s, baseline binary (ok/failed:${X_OK[main-$r]})" "$(mean "${X_US[main-$r]}") us" "-" "info"
+		row "CPU per call at $r calls/s, transactions = no (ok/failed:${X_OK[stateless-$r]})" "$us us" "-" "info"
+		row "CPU per call at $r calls/s, transactions = yes (ok/failed:${X_OK[txn-$r]})" "$ut us" "-" "info"
+		if [ "$us" != - ] && [ "$ut" != - ]; then
+			row "  transactions cost, at $r calls/s" "$(fcalc %+.0f "($ut - $us) * 100 / $us") %" "<= +20 %" "$(pm "$ut <= 1.2 * $us")"
+		fi
+		[ -n "$BASELINE" ] && [ "$ut" != - ] && [ "$(mean "${X_US[main-$r]}")" != - ] &&
+			row "  transactions = yes vs the baseline binary, at $r calls/s" "$(fcalc %+.0f "($ut - $(mean "${X_US[main-$r]}")) * 100 / $(mean "${X_US[main-$r]}")") %" "<= +20 %" "$(pm "$ut <= 1.2 * $(mean "${X_US[main-$r]}")")"
+		row "  VmRSS gwa + gwb after a step: no / yes" "$(mean "${X_RSS[stateless-$r]}") / $(mean "${X_RSS[txn-$r]}") KiB" "-" "info"
+	done
+fi
+if [ "$TXN" != only ]; then
 for v in $CALL_VARIANTS; do
 	b=${C_BEST[$v]:-0} u=${C_US[$v]:--}
 	row "calls/s through the pair, 0 failed, rate held ($(vname $v))" "$b" ">= $T_CPS" \
@@ -548,8 +711,10 @@ row "resumed TLS handshakes/s, stunnel4, 1 core (per CPU-second)" "$str ($strc)"
 row "  ratio sipsgate / stunnel4, resumed" "${RATIO_R}x" "-" "info"
 row "sipsgate alive + status after $TLS_BURST concurrent handshakes" "$SG_ALIVE" "yes" "$([ $SG_ALIVE = yes ] && echo pass || echo MISS)"
 row "  hs_fail_server / tls_accepted" "$(sg_ctr hs_fail_server) / $(sg_ctr tls_accepted)" "-" "info"
+fi	# [ "$TXN" != only ]
 say
 say "notes:"
+[ "$TXN" = only ] && CALL_VARIANTS=
 for v in $CALL_VARIANTS; do
 	say "- calls $(vname $v): at ${C_BEST[$v]:-0} calls/s sipp UAC + UAS spent ${C_SIPP[$v]:--} us of CPU per call"
 	say "  (${C_LOAD[$v]:-?}); first failing step: ${C_FAIL[$v]:-none}$([ -n "${C_CRASH[$v]:-}" ] && echo " (gateway crash)")$([ -n "${C_DIRECT[$v]:-}" ] && echo "; sipp alone (kernel forwarding) at that rate: ${C_DIRECT[$v]}")."

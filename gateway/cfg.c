@@ -26,7 +26,7 @@
 #include "cfg.h"
 
 #define CFG_MAX_DEPTH 8		/* include nesting */
-#define CFG_MAX_KEYS 48		/* >= SG_ARRAY_SIZE(keywords) */
+#define CFG_MAX_KEYS 64		/* >= SG_ARRAY_SIZE(keywords) */
 #define DEFAULT_CONTROL "/run/sipsgate/control.sock"
 #define DEFAULT_PRIORITY SG_TLS_DEFAULT_PRIORITY
 #define DEFAULT_SUITE "AES_CM_128_HMAC_SHA1_80"
@@ -756,6 +756,52 @@ static int set_media_timeout(struct ctx *c, const char *v)
 	return 0;
 }
 
+static int set_transactions(struct ctx *c, const char *v)
+{
+	int x;
+
+	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
+		return -1;
+	cur_svc(c)->transactions = x != 0;
+	return 0;
+}
+
+static int set_max_transactions(struct ctx *c, const char *v)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 16, 10000000, &x) < 0)
+		return -1;
+	cur_svc(c)->max_transactions = (unsigned)x;
+	return 0;
+}
+
+static int set_timer(struct ctx *c, const char *v, unsigned *dst)
+{
+	unsigned long x;
+
+	(void)c;
+	if (parse_uint(v, 10, 60000, &x) < 0)
+		return -1;
+	*dst = (unsigned)x;
+	return 0;
+}
+
+static int set_timer_t1(struct ctx *c, const char *v)
+{
+	return set_timer(c, v, &cur_svc(c)->timer_t1);
+}
+
+static int set_timer_t2(struct ctx *c, const char *v)
+{
+	return set_timer(c, v, &cur_svc(c)->timer_t2);
+}
+
+static int set_timer_t4(struct ctx *c, const char *v)
+{
+	return set_timer(c, v, &cur_svc(c)->timer_t4);
+}
+
 static int set_media(struct ctx *c, const char *v)
 {
 	int x;
@@ -933,6 +979,8 @@ static const struct keyword keywords[] = {
 	{ "key", S, false, set_key, "a PEM private key file" },
 	{ "log-level", G, false, set_log_level,
 	  "error, warning, info, debug" },
+	{ "max-transactions", S, false, set_max_transactions,
+	  "16..10000000" },
 	{ "media", S, false, set_media, "srtp, srtp-optional, relay" },
 	{ "media-inside", S, false, set_media_inside, "an IP address" },
 	{ "media-latch", S, false, set_media_latch, "strict, sdp-ip, first" },
@@ -952,6 +1000,9 @@ static const struct keyword keywords[] = {
 	  "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, "
 	  "AEAD_AES_128_GCM, AEAD_AES_256_GCM, AES_256_CM_HMAC_SHA1_80; "
 	  "space-separated" },
+	{ "timer-t1", S, false, set_timer_t1, "10..60000 milliseconds" },
+	{ "timer-t2", S, false, set_timer_t2, "10..60000 milliseconds" },
+	{ "timer-t4", S, false, set_timer_t4, "10..60000 milliseconds" },
 	{ "tls-handshake-timeout", S, false, set_tls_handshake_timeout,
 	  "1..300 seconds" },
 	{ "tls-idle-timeout", S, false, set_tls_idle_timeout,
@@ -964,6 +1015,7 @@ static const struct keyword keywords[] = {
 	  "a GnuTLS priority string" },
 	{ "tls-trace", S, false, set_tls_trace, "yes, no" },
 	{ "token-key", G, false, set_token_key, "a file name" },
+	{ "transactions", S, false, set_transactions, "yes, no" },
 	{ "trusted", S, true, set_trusted,
 	  "comma-separated addresses or CIDRs, IPv4 or IPv6" },
 	{ "user", G, false, set_user, "a user name" },
@@ -1066,6 +1118,11 @@ static void svc_defaults(struct sg_cfg_service *s)
 	s->rtp_max = 29999;
 	s->flow_timeout = 3600;
 	s->media_timeout = 120;
+	s->transactions = true;
+	s->max_transactions = 100000;
+	s->timer_t1 = 500;
+	s->timer_t2 = 4000;
+	s->timer_t4 = 5000;
 }
 
 static bool is_section_name(const char *s, size_t max)
@@ -1371,6 +1428,10 @@ static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 		SVC_ERR("[%s]: the inside accepts on a wildcard address and "
 			"nothing says which address phones reach: set "
 			"sip-inside = ADDRESS", s->name);
+	if (s->timer_t2 < s->timer_t1)
+		SVC_ERR("[%s]: key 'timer-t2' (%u ms) is below timer-t1 (%u ms):"
+			" T2 caps the retransmission interval, so T2 >= T1",
+			s->name, s->timer_t2, s->timer_t1);
 #undef SVC_ERR
 }
 

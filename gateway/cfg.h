@@ -85,6 +85,9 @@ struct sg_cfg_service {
 	unsigned media_timeout;	/* seconds without media before a call ends */
 	enum sg_latch_mode media_latch;
 	struct sg_cfg *root;	/* the configuration this service is part of */
+	bool transactions;	/* keep RFC 3261 §17 state on UDP legs */
+	unsigned max_transactions;
+	unsigned timer_t1, timer_t2, timer_t4;	/* ms, RFC 3261 §17.1.1.1 */
 };
 
 struct sg_cfg {

@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "session.h"
+#include "txn.h"
 
 static uv_pipe_t ctl_pipe;
 static bool ctl_open;
@@ -79,6 +80,7 @@ void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 	}
 #undef C
 #undef G
+	sg_txn_counters(svc, fn, arg);
 	if (svc->sess)
 		sg_session_counters(svc->sess, fn, arg);
 }

@@ -20,6 +20,7 @@
 #include "session.h"
 #include "sip_proxy.h"
 #include "tls.h"
+#include "txn.h"
 
 static void svc_free(struct sg_svc *svc)
 {
@@ -77,7 +78,8 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 		return svc;	/* a byte tunnel: no SIP, no media */
 	if (sg_proxy_check(svc, errf) < 0 ||
 	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
-	    sg_session_init(svc->sess, svc, errf) < 0) {
+	    sg_session_init(svc->sess, svc, errf) < 0 ||
+	    sg_txn_init(svc) < 0) {
 		sg_xport_stop(svc);
 		retire(gw, svc);
 		return NULL;

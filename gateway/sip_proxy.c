@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sip_proxy.c: a stateless RFC 3261 §16 proxy that carries SIP between a
- * service's inside (plain UDP/TCP) and outside (TLS). It changes only what
- * it must: pushes and pops its Via (RFC 3261 §16.6, §16.7, RFC 3581
- * rport), double Record-Route (RFC 5658), Max-Forwards (483), loop versus
- * spiral detection by branch (§16.3), and REGISTER Contacts replaced by
+ * sip_proxy.c: an RFC 3261 §16 proxy that carries SIP between a service's
+ * inside (plain UDP/TCP) and outside (TLS), stateless except where a
+ * crossing has a UDP leg (txn.c holds those transactions; the hooks are
+ * the sg_txn_* calls below). It changes only what it must: pushes and
+ * pops its Via (RFC 3261 §16.6, §16.7, RFC 3581 rport), double
+ * Record-Route (RFC 5658), Max-Forwards (483), loop versus spiral
+ * detection by branch (§16.3), and REGISTER Contacts replaced by
  * HMAC-signed flow tokens so that requests from the other side reach the
  * right phone and forged tokens are refused (DESIGN §3).
  */
@@ -21,6 +23,7 @@
 #include "sip_msg.h"
 #include "session.h"
 #include "sip_proxy.h"
+#include "txn.h"
 
 #define OUT_MAX (SG_SIP_MAX_MSG + 8192)
 
@@ -29,6 +32,7 @@ static struct sg_sip_msg msg_scratch;
 static char out_scratch[OUT_MAX];
 static char copy_scratch[SG_SIP_MAX_MSG + 1];
 static char sdp_scratch[16384];
+static bool injecting;		/* forward_response() of our own answer */
 
 struct ob {			/* output builder over out_scratch */
 	char *p;
@@ -146,26 +150,21 @@ static void ob_via_line_fixed(struct ob *b, struct sg_str value,
 			      const struct sg_src *src);
 
 /*
- * Answer a request ourselves (RFC 3261 §16.3 and §8.2.6): the response
- * copies Via, From, To (with a To tag added), Call-ID and CSeq, and goes
- * back where the request came from.
+ * Build our own answer to a request (RFC 3261 §16.3 and §8.2.6): the
+ * response copies Via, From, To (with a To tag added above 100), Call-ID
+ * and CSeq. Returns its length in out, or 0 when it does not fit.
  */
-static void reply(struct sg_svc *svc, const struct sg_src *src,
-		  const struct sg_sip_msg *m, unsigned code, const char *reason,
-		  const char *extra)
+size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
+			    const struct sg_sip_msg *m, unsigned code,
+			    const char *reason, const char *extra, char *out,
+			    size_t cap)
 {
-	char obuf[8192];
 	struct ob b;
-	struct sg_dest d;
 	unsigned i;
 	bool first_via = true;
 
-	if (m->is_request && sg_str_caseeq_lit(m->method, "ACK"))
-		return;			/* never answer an ACK */
-	/* A call refused here ends now, not at its media timeout. */
-	if (svc->sess)
-		sg_session_on_local_reply(svc->sess, m, src->side, code);
-	ob_init(&b, obuf, sizeof(obuf));
+	(void)svc;
+	ob_init(&b, out, cap);
 	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
@@ -204,7 +203,25 @@ static void reply(struct sg_svc *svc, const struct sg_src *src,
 	if (extra)
 		ob_cstr(&b, extra);
 	ob_cstr(&b, "Server: sipsgate\r\nContent-Length: 0\r\n\r\n");
-	if (b.overflow)
+	return b.overflow ? 0 : b.len;
+}
+
+/* Answer a request ourselves; the answer goes back where it came from. */
+void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
+		    const struct sg_sip_msg *m, unsigned code,
+		    const char *reason, const char *extra)
+{
+	char obuf[8192];
+	struct sg_dest d;
+	size_t n;
+
+	if (m->is_request && sg_str_caseeq_lit(m->method, "ACK"))
+		return;			/* never answer an ACK */
+	/* A call refused here ends now, not at its media timeout. */
+	if (svc->sess)
+		sg_session_on_local_reply(svc->sess, m, src->side, code);
+	if ((n = sg_proxy_build_reply(svc, src, m, code, reason, extra, obuf,
+	    sizeof(obuf))) == 0)
 		return;
 	svc->st.local_replies++;
 	memset(&d, 0, sizeof(d));
@@ -213,8 +230,15 @@ static void reply(struct sg_svc *svc, const struct sg_src *src,
 	d.addr = src->addr;
 	d.conn = src->conn;
 	d.no_connect = true;
-	if (sg_xport_send(svc, &d, b.p, b.len) < 0)
+	if (sg_xport_send(svc, &d, obuf, n) < 0)
 		log_debug("%s: could not send %u reply", svc->cfg->name, code);
+}
+
+static void reply(struct sg_svc *svc, const struct sg_src *src,
+		  const struct sg_sip_msg *m, unsigned code, const char *reason,
+		  const char *extra)
+{
+	sg_proxy_reply(svc, src, m, code, reason, extra);
 }
 
 /*
@@ -1052,7 +1076,11 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	int first_rr, last_via;
 	bool first_via = true, has_mf = false, reg, strip = false;
 	int rc;
+	struct sg_txn_req tr;
 
+	/* Retransmissions, ACK for our non-2xx, CANCEL (RFC 3261 §17, §16.10). */
+	if (sg_txn_on_request(svc, src, m, &tr) == SG_TXN_DONE)
+		return;
 	if (m->max_forwards == 0) {
 		svc->st.too_many_hops++;
 		reply(svc, src, m, 483, "Too Many Hops", NULL);
@@ -1222,7 +1250,8 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		ob_cstr(&b, "Max-Forwards: 70\r\n");
 	ob_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
 	ob_str(&b, body);
-	if (b.overflow) {
+	/* RFC 3261 §18.1.1: too large for UDP goes by TCP, or 513. */
+	if (b.overflow || sg_txn_fit_udp(svc, &rp.dest, b.p, b.len) != 0) {
 		reply(svc, src, m, 513, "Message Too Large", NULL);
 		return;
 	}
@@ -1241,6 +1270,16 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)),
 		    strerror(-rc));
 		reply(svc, src, m, 503, "Service Unavailable", NULL);
+		return;
+	}
+	/* A UDP leg: keep a transaction (retransmissions, 100, 408). */
+	{
+		char full[64];
+
+		snprintf(full, sizeof(full), "%s%c%s", SG_BRANCH_TAG,
+		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch);
+		sg_txn_on_forwarded(svc, src, m, &tr, &rp.dest, full, b.p,
+		    b.len);
 	}
 }
 
@@ -1374,6 +1413,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	struct sg_str rest, top, next = SG_STR_NULL, elem, val, body;
 	struct sg_sip_via v;
 	struct sg_dest d;
+	struct sg_txn *txn = NULL;
 	uint32_t conn_id;
 	unsigned refuse = 0;
 	const char *refuse_why = NULL;
@@ -1396,6 +1436,10 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	}
 	if (v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'l')
 		return;		/* answers our own ACK/BYE: nothing to do */
+	/* 100, retransmitted finals, answers to our CANCEL stop here. */
+	if (sg_txn_on_response(svc, m, v.branch, injecting, &txn) ==
+	    SG_TXN_DONE)
+		return;
 	side = v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'i' ? SG_SIDE_INSIDE :
 	    SG_SIDE_OUTSIDE;
 	/* The next Via: in the same header or a later one. */
@@ -1497,6 +1541,9 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		log_info("%s: %u response to %s: %s", svc->cfg->name,
 		    m->status, sg_addr_str((const struct sockaddr *)&d.addr,
 		    a, sizeof(a)), strerror(-rc));
+	else
+		sg_txn_on_response_sent(svc, txn, refuse ? refuse : m->status,
+		    &d, b.p, b.len);
 }
 
 void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
@@ -1527,11 +1574,15 @@ void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
 }
 
 /*
- * A request we forwarded could not be delivered (connect or handshake
- * failed): answer it with 503 as if the next hop had, so the sender learns
- * at once (RFC 3261 §16.7 step 6 for a lost target).
+ * Answer a request we sent (buf, as it left toward side) as if the next
+ * hop had: the response carries its Vias, ours on top, and goes upstream
+ * through forward_response() like any other (RFC 3261 §16.7 step 6 for a
+ * lost target, §16.8 for a timeout, §17.2.1 for 100 Trying). A To tag is
+ * added to finals.
  */
-void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
+void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
+			       enum sg_xport_kind kind, const char *buf,
+			       size_t len, unsigned code, const char *reason)
 {
 	struct sg_sip_msg *m = &msg_scratch;
 	struct sg_perr err;
@@ -1547,28 +1598,63 @@ void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
 	    !m->is_request || sg_str_caseeq_lit(m->method, "ACK"))
 		return;
 	ob_init(&b, rbuf, sizeof(rbuf));
-	ob_cstr(&b, "SIP/2.0 503 Service Unavailable\r\n");
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
 	for (i = 0; i < m->nhdrs; i++) {
-		switch (m->hdrs[i].id) {
+		const struct sg_sip_hdr *h = &m->hdrs[i];
+		struct sg_sip_naddr na;
+		struct sg_str tag;
+
+		switch (h->id) {
+		case SG_SIP_HDR_TO:
+			if (code > 100 && sg_sip_naddr_parse(h->value, &na) == 0 &&
+			    !sg_sip_param_get(na.params, "tag", &tag)) {
+				ob_cstr(&b, "To: ");
+				ob_str(&b, h->value);
+				ob_printf(&b, ";tag=sg%08x", (unsigned)
+				    (m->cseq_num * 2654435761u) ^
+				    (unsigned)m->call_id.len);
+				ob_cstr(&b, "\r\n");
+				break;
+			}
+			/* FALLTHROUGH */
 		case SG_SIP_HDR_VIA:
 		case SG_SIP_HDR_FROM:
-		case SG_SIP_HDR_TO:
 		case SG_SIP_HDR_CALL_ID:
 		case SG_SIP_HDR_CSEQ:
-			ob_str(&b, m->hdrs[i].raw);
+			ob_str(&b, h->raw);
 			break;
 		default:
 			break;
 		}
 	}
-	ob_cstr(&b, "Retry-After: 5\r\nServer: sipsgate\r\n"
-	    "Content-Length: 0\r\n\r\n");
+	if (code == 503)
+		ob_cstr(&b, "Retry-After: 5\r\n");
+	ob_cstr(&b, "Server: sipsgate\r\nContent-Length: 0\r\n\r\n");
 	if (b.overflow)
 		return;
 	memset(&src, 0, sizeof(src));
+	src.side = side;
+	src.kind = kind;
 	svc->st.local_replies++;
-	if (sg_sip_parse(m, b.p, b.len, true, &err) == 0)
+	if (sg_sip_parse(m, b.p, b.len, true, &err) == 0) {
+		injecting = true;
 		forward_response(svc, &src, m);
+		injecting = false;
+	}
+}
+
+/*
+ * A request we forwarded could not be delivered (connect or handshake
+ * failed): answer it with 503 as if the next hop had, so the sender learns
+ * at once.
+ */
+void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
+{
+	if (sg_txn_on_send_fail(svc, buf, len))
+		return;		/* §18.1.1: no TCP there, sent over UDP */
+	/* As before transactions: the side is not known here. */
+	sg_proxy_respond_upstream(svc, SG_SIDE_INSIDE, SG_XPORT_UDP, buf, len,
+	    503, "Service Unavailable");
 }
 
 int sg_proxy_check(struct sg_svc *svc, FILE *errf)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sip_proxy.h: the stateless RFC 3261 §16 proxy between a service's inside
+ * sip_proxy.h: the RFC 3261 §16 proxy between a service's inside
  * (plain SIP) and outside (SIP over TLS). Entry points are the two
  * callbacks declared in xport.h; this header adds what main.c and tests
  * need.
@@ -8,6 +8,7 @@
 #ifndef SIPSGATE_GATEWAY_SIP_PROXY_H
 #define SIPSGATE_GATEWAY_SIP_PROXY_H
 
+#include "sip_msg.h"
 #include "xport.h"
 
 #define SG_BRANCH_MAGIC "z9hG4bK"
@@ -15,5 +16,22 @@
 
 /* Check that a service has what the proxy needs to advertise itself. */
 int sg_proxy_check(struct sg_svc *svc, FILE *errf);
+
+/* Our own answer to request m, built into out: its length, or 0. */
+size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
+			    const struct sg_sip_msg *m, unsigned code,
+			    const char *reason, const char *extra, char *out,
+			    size_t cap);
+/* Our own answer to request m, sent back where it came from. */
+void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
+		    const struct sg_sip_msg *m, unsigned code,
+		    const char *reason, const char *extra);
+/*
+ * Answer the request we sent (buf, toward side over kind) as if the next
+ * hop had answered code: the response goes upstream by its Vias.
+ */
+void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
+			       enum sg_xport_kind kind, const char *buf,
+			       size_t len, unsigned code, const char *reason);
 
 #endif /* SIPSGATE_GATEWAY_SIP_PROXY_H */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "sip_msg.h"
 #include "session.h"
+#include "txn.h"
 #include "xport.h"
 
 #define SG_MAX_PENDING_BYTES (1u << 20)	/* per connection, before ready */
@@ -1773,6 +1774,7 @@ void sg_xport_stop(struct sg_svc *svc)
 			sg_resolve_cancel(svc->gw->resolver, connect_on_resolved,
 			    &svc->cname[i]);
 
+	sg_txn_close(svc);	/* no transaction outlives the sockets */
 	while (svc->conns)
 		conn_close(svc->conns, "shutting down");
 	for (i = 0; i < svc->nsocks; i++) {

@@ -20,6 +20,7 @@
 struct sg_gw;
 struct sg_svc;
 struct sg_sessions;
+struct sg_txns;
 
 /* A counter visitor: for `sipsgate status` and Prometheus alike. */
 typedef void (*sg_counter_fn)(void *arg, const char *name, const char *help,
@@ -167,6 +168,7 @@ struct sg_svc {
 	unsigned nself_names;
 	char self_names[8][256];
 	struct sg_sessions *sess;	/* calls and media (session.c) */
+	struct sg_txns *txn;		/* transactions on UDP legs (txn.c) */
 	struct sg_svc_stats st;
 	/* Sockets and connections closed whose close callback is still due:
 	 * a stopped service is freed only at 0 (service.c sweep). */

@@ -136,17 +136,68 @@ class UdpPhone:
         self.s.bind(("127.0.0.1", 0))
         self.port = self.s.getsockname()[1]
         self.gw = ("127.0.0.1", gw_port)
+        self.auto_ack = False   # ACK non-2xx finals to INVITE (17.1.1.3)
+        self.absorb = True      # skip retransmissions (see recv)
 
     def send(self, data: bytes):
+        if data.startswith(b"SIP/2.0 ") and self.absorb:
+            m = Msg(data)
+            if m.status >= 300 and (m.get("CSeq") or "").endswith("INVITE"):
+                self.__dict__.setdefault("_finals", set()).add(
+                    param(m.all("Via")[0], "branch"))
         self.s.sendto(data, self.gw)
 
-    def recv(self, timeout=3.0):
-        self.s.settimeout(timeout)
-        try:
-            data, _ = self.s.recvfrom(70000)
-        except socket.timeout:
-            return None
-        return Msg(data)
+    def ack_final(self, r):
+        """RFC 3261 17.1.1.3: the ACK a UA's INVITE client transaction
+        sends for a non-2xx final: its own top Via, the response's To."""
+        to = r.get("To") or ""
+        uri = re.search(r"<([^>]*)>", to)
+        self.send(build("ACK %s SIP/2.0" % (uri.group(1) if uri else
+                                            to.split(";")[0]),
+                        [("Via", r.all("Via")[0]), ("Max-Forwards", "70"),
+                         ("From", r.get("From")), ("To", to),
+                         ("Call-ID", r.get("Call-ID")),
+                         ("CSeq", r.get("CSeq").split()[0] + " ACK")]))
+
+    def recv(self, timeout=3.0, keep_100=False, keep_retrans=False):
+        """The next message; the gateway's own 100 Trying (it keeps an
+        INVITE transaction for a UDP phone) is counted in self.trying and
+        skipped unless keep_100; a request received byte for byte before
+        (the gateway's UDP retransmission) is counted in self.retrans and
+        skipped unless keep_retrans."""
+        deadline = time.time() + timeout
+        while True:
+            self.s.settimeout(max(deadline - time.time(), 0.001))
+            try:
+                data, _ = self.s.recvfrom(70000)
+            except socket.timeout:
+                return None
+            m = Msg(data)
+            if (not m.is_request and m.status >= 300 and self.auto_ack and
+                    (m.get("CSeq") or "").split()[-1:] == ["INVITE"]):
+                self.ack_final(m)
+            if (self.absorb and m.is_request and m.method == "ACK" and
+                    m.all("Via") and param(m.all("Via")[0], "branch") in
+                    self.__dict__.get("_finals", ())):
+                # RFC 3261 17.2.1: the INVITE server transaction absorbs the
+                # ACK for its non-2xx final (the gateway's, hop by hop).
+                self.acks_absorbed = getattr(self, "acks_absorbed", 0) + 1
+                continue
+            if ((m.is_request or m.status >= 300) and self.absorb and
+                    not keep_retrans):
+                # A UA's transactions absorb retransmissions (RFC 3261
+                # 17): the gateway retransmits requests and non-2xx
+                # finals on UDP.
+                seen = self.__dict__.setdefault("_seen", set())
+                if data in seen:
+                    self.retrans = getattr(self, "retrans", 0) + 1
+                    continue
+                if len(seen) > 4096:
+                    seen.clear()
+                seen.add(data)
+            if keep_100 or m.is_request or m.status != 100:
+                return m
+            self.trying = getattr(self, "trying", 0) + 1
 
 
 class StreamPeer:

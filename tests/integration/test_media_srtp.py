@@ -352,8 +352,15 @@ def test_offer_from_outside(tmp, certs):
                   f"e: early media from the first packet ({len(got)}/10)")
             sent = c.peer_send(10)
             check(drain(c.ph_rtp) == sent, "e: early media toward the phone")
+            acks = getattr(g.phone, "acks_absorbed", 0)
             g.phone.send(response_to(m, 486, "Busy Here", to_tag=c.tag_ph))
             g.peer.recv()
+            # The INVITE left on UDP: the gateway ACKs the 486 itself, hop
+            # by hop (RFC 3261 17.1.1.3); the phone's server transaction
+            # takes it (sipmsg.UdpPhone absorbs it and counts it).
+            g.phone.recv(timeout=0.5)
+            check(getattr(g.phone, "acks_absorbed", 0) == acks + 1,
+                  "g: the gateway ACKs the 486 on the UDP leg")
 
         # h. Late offer: INVITE without SDP, offer in 200, answer in ACK.
         c = Call(g, "h1")

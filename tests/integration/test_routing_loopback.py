@@ -186,6 +186,11 @@ def tests(e):
         peer.send(response_to(m2, 486, "Busy Here"))
         r = ph.recv()
         check(r is not None and r.status == 486, "486 back to the phone")
+        # The gateway keeps a transaction for the UDP phone: it ACKs the
+        # 486 itself, hop by hop (RFC 3261 17.1.1.3).
+        a = peer.recv()
+        check(a is not None and a.method == "ACK" and
+              a.get("Call-ID") == "rr2", f"the 486 ACKed hop by hop: {a}")
 
     # The 200 copies the Record-Route; the phone's ACK carries our entries
     # the way belle-sip does (issue 8, seen 1): the last value repeated, in a
@@ -219,7 +224,7 @@ def tests(e):
                           extra=[("Route", route)]))
         m = peer.recv()
         check(m is not None and m.method == "OPTIONS" and m.get("Route") is None,
-              f"Route {route}: ours, removed, request delivered to connect")
+              f"Route {route}: ours, removed, request delivered to connect: {m and m.start}")
     ph.send(phone_req(e, "OPTIONS", "sip:pbx.lab.test", "nmx",
                       extra=[("Route", "<sip:gw-a.lab.test:9;lr>")]))
     r = ph.recv()
@@ -245,6 +250,9 @@ def tests(e):
     if m:
         peer.send(response_to(m, 480, "Temporarily Unavailable"))
         ph.recv()
+        a = peer.recv()
+        check(a is not None and a.method == "ACK" and
+              a.get("Call-ID") == "pre1", f"the 480 ACKed hop by hop: {a}")
 
     # 4. Loop guard: an in-dialog request whose target is one of our own
     # sockets (its Route names us without a flow token, its Request-URI
@@ -262,7 +270,7 @@ def tests(e):
             ("To", "<sip:x@pbx.lab.test>;tag=x9"), ("Call-ID", f"loop{i}"),
             ("CSeq", "2 BYE")]))
         r = peer.recv()
-        check(r is not None and r.status == 482, f"request to our own socket {ruri}: 482")
+        check(r is not None and r.status == 482, f"request to our own socket {ruri}: 482: {r and r.start}")
         check(ph.recv(timeout=0.3) is None, "nothing reached the phone")
     after = status(e)
     check(after["own_socket_refused"] - before["own_socket_refused"] == 2,

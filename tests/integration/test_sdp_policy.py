@@ -90,7 +90,7 @@ def in_dialog_from_peer(g, inv, method, cseq, body=b"", ctype=None):
 def phone_in_dialog(g, resp, method, cseq):
     routes = list(reversed(resp.all("Record-Route")))
     return build(f"{method} {resp.get('Contact').strip('<>')} SIP/2.0", [
-        ("Via", f"SIP/2.0/UDP 127.0.0.1:{g.phone.port};branch=z9hG4bK{method}{cseq}x;rport"),
+        ("Via", f"SIP/2.0/UDP 127.0.0.1:{g.phone.port};branch=z9hG4bK{method}{cseq}x{resp.get('Call-ID')};rport"),
         ("Max-Forwards", "70")] + [("Route", r) for r in routes] + [
         ("From", resp.get("From")), ("To", resp.get("To")),
         ("Call-ID", resp.get("Call-ID")), ("CSeq", f"{cseq} {method}")])
