@@ -68,6 +68,8 @@ struct sg_cfg_service {
 	bool tls_trace;		/* log each handshake message (debug) */
 	unsigned flow_timeout;	/* seconds a UDP flow token stays valid */
 	unsigned media_timeout;	/* seconds without media before a call ends */
+	bool pair;		/* takes `sipsgate pair` joins (pair.c) */
+	char pair_dir[256];	/* the global pair-dir when pair = yes */
 };
 
 struct sg_cfg {
@@ -76,6 +78,7 @@ struct sg_cfg {
 	char metrics[128];
 	int log_level;		/* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
 	char token_key[256];	/* file with the flow-token HMAC key, or "" */
+	char pair_dir[256];	/* pairing CA and paired links (pair.c) */
 	unsigned nservices;
 	struct sg_cfg_service *services;	/* owned */
 };
