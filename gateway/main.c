@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 		fatalx("cannot set up the DNS resolver (c-ares)");
 	if ((gw.svc = calloc(cfg->nservices + 1, sizeof(*gw.svc))) == NULL)
 		fatal("calloc");
-	sg_pair_init(&gw);
+	sg_pair_init(&gw, do_reload);
 	for (i = 0; i < cfg->nservices; i++) {
 		struct sg_svc *svc = sg_service_start(&gw, &cfg->services[i],
 		    stderr);

@@ -63,6 +63,7 @@ struct pair_stats {
 };
 
 static gnutls_psk_server_credentials_t pair_psk;
+static int (*pair_reload)(void);
 static struct pair_offer offers[PAIR_MAX_OFFERS];
 static struct pair_stats stats[PAIR_MAX_SVC];
 
@@ -670,17 +671,6 @@ static void expire_offers(void)
 	}
 }
 
-static bool has_offer(const char *svc)
-{
-	unsigned i;
-
-	expire_offers();
-	for (i = 0; i < PAIR_MAX_OFFERS; i++)
-		if (offers[i].used && strcmp(offers[i].svc, svc) == 0)
-			return true;
-	return false;
-}
-
 static struct sg_conn *conn_of_session(gnutls_session_t s)
 {
 	struct sg_tls_peer *peer = gnutls_session_get_ptr(s);
@@ -763,9 +753,10 @@ static int psk_on_identity(gnutls_session_t s, const gnutls_datum_t *identity,
 	return 0;
 }
 
-void sg_pair_init(struct sg_gw *gw)
+void sg_pair_init(struct sg_gw *gw, int (*reload)(void))
 {
 	(void)gw;
+	pair_reload = reload;
 	if (pair_psk == NULL &&
 	    gnutls_psk_allocate_server_credentials(&pair_psk) >= 0)
 		gnutls_psk_set_server_credentials_function2(pair_psk,
@@ -779,7 +770,8 @@ int sg_pair_session_prepare(struct sg_conn *c)
 	const char *err = NULL;
 	int r;
 
-	if (!cfg->pair || pair_psk == NULL || !has_offer(cfg->name))
+	/* Always on a pair = yes service, so that every try is counted. */
+	if (!cfg->pair || pair_psk == NULL)
 		return 0;
 	snprintf(prio, sizeof(prio), "%s" PAIR_PSK_PRIORITY,
 	    cfg->tls_priority);
@@ -1352,17 +1344,32 @@ static void ctl_revoke(struct sg_gw *gw, const char *args, FILE *out)
 	free(errtxt);
 	log_info("pairing: revoked '%s': new CRL in %s", name,
 	    gw->cfg->pair_dir);
-	/* The new CRL for new handshakes, then the live links. */
-	snprintf(path, sizeof(path), "%s/crl.pem", gw->cfg->pair_dir);
-	for (i = 0; i < gw->nsvc; i++) {
-		if (!gw->svc[i]->cfg->pair)
-			continue;
-		before += (unsigned)stats_of(gw->svc[i]->cfg->name)->dropped;
-		if (gw->svc[i]->tls)
-			gnutls_certificate_set_x509_crl_file(
-			    gw->svc[i]->tls->cred, path, GNUTLS_X509_FMT_PEM);
+	for (i = 0; i < gw->nsvc; i++)
+		if (gw->svc[i]->cfg->pair)
+			before += (unsigned)stats_of(gw->svc[i]->cfg->name)->dropped;
+	/*
+	 * A reload: new credentials with the new CRL and a new session ticket
+	 * key (a resumed TLS session is not verified again: old tickets must
+	 * die), then the live links are checked. Should the configuration not
+	 * load, the running credentials take the CRL and a new ticket key.
+	 */
+	if (pair_reload == NULL || pair_reload() < 0) {
+		snprintf(path, sizeof(path), "%s/crl.pem", gw->cfg->pair_dir);
+		for (i = 0; i < gw->nsvc; i++) {
+			struct sg_tls_ctx *ctx = gw->svc[i]->tls;
+
+			if (!gw->svc[i]->cfg->pair || ctx == NULL)
+				continue;
+			gnutls_certificate_set_x509_crl_file(ctx->cred, path,
+			    GNUTLS_X509_FMT_PEM);
+			gnutls_memset(ctx->ticket_key.data, 0,
+			    ctx->ticket_key.size);
+			gnutls_free(ctx->ticket_key.data);
+			ctx->ticket_key.data = NULL;
+			gnutls_session_ticket_key_generate(&ctx->ticket_key);
+		}
+		sg_pair_recheck(gw);
 	}
-	sg_pair_recheck(gw);
 	for (i = 0; i < gw->nsvc; i++)
 		if (gw->svc[i]->cfg->pair)
 			after += (unsigned)stats_of(gw->svc[i]->cfg->name)->dropped;

@@ -21,8 +21,11 @@
 
 /* Daemon side -------------------------------------------------------- */
 
-/* Once at start, before services accept. */
-void sg_pair_init(struct sg_gw *gw);
+/*
+ * Once at start, before services accept. reload is what a revocation runs
+ * (main.c: the SIGHUP reload, which checks the live links afterwards).
+ */
+void sg_pair_init(struct sg_gw *gw, int (*reload)(void));
 /*
  * A TLS server session is being set up on c: while codes are pending for
  * its service, the session also takes TLS-PSK (ECDHE-PSK/DHE-PSK only).

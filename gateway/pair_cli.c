@@ -481,7 +481,7 @@ static int join_exchange(struct join *j, const gnutls_datum_t *csr,
 		    " Nothing was written.\n", j->server.host, j->server.port);
 		goto out;
 	}
-	*body = '\0';
+	body[2] = '\0';		/* the head keeps its last CRLF */
 	body += 4;
 	head = ans;
 	if (strncmp(head + sizeof(PAIR_PROTO), "200 ", 4) != 0) {
@@ -651,10 +651,10 @@ static int join_files(struct join *j, gnutls_x509_privkey_t key)
 	    " (its service [%s]),\n; this gateway paired as '%s'. The key was"
 	    " made here and never left;\n; the server is verified by its"
 	    " pin%s. Undo: `sipsgate pair revoke %s`\n; on the server, then"
-	    " remove this file and %s.*\n[%s]\n", when,
+	    " remove this file and %s/%s.*\n[%s]\n", when,
 	    j->verify_name[0] ? j->verify_name : j->server.host, j->svc_remote,
 	    j->granted, j->server_ca.size ? " and its CA" : "", j->granted,
-	    real, j->service);
+	    real, j->service, j->service);
 	for (i = 0; i < j->naccept; i++)
 		fprintf(f, "accept = %s\n", j->accept[i]);
 	if (j->connect)
