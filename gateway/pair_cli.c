@@ -608,19 +608,40 @@ static int join_files(struct join *j, gnutls_x509_privkey_t key)
 	FILE *f;
 	int rc;
 
-	/* Key files belong to the user the daemon runs as. */
+	/*
+	 * Key files belong to the user the daemon runs as: `user` of the
+	 * configuration, or else the owner of the nearest existing directory
+	 * above them (under systemd, StateDirectory= makes /var/lib/sipsgate
+	 * the daemon's).
+	 */
+	snprintf(dir, sizeof(dir), "%s/links", j->cfg->pair_dir);
 	if (geteuid() == 0 && j->cfg->user[0] &&
 	    (pw = getpwnam(j->cfg->user)) != NULL) {
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
-	}
-	snprintf(dir, sizeof(dir), "%s/links", j->cfg->pair_dir);
-	for (char *p = dir + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(dir, 0755);
-			*p = '/';
+	} else if (geteuid() == 0) {
+		char up[PATH_MAX], *sl;
+		struct stat st;
+
+		snprintf(up, sizeof(up), "%s", dir);
+		while (stat(up, &st) < 0 && (sl = strrchr(up, '/')) != NULL &&
+		    sl != up)
+			*sl = '\0';
+		if (stat(up, &st) == 0 && st.st_uid != 0) {
+			uid = st.st_uid;
+			gid = st.st_gid;
 		}
+	}
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) == 0 && uid != (uid_t)-1 &&
+		    chown(dir, uid, gid) < 0)
+			fprintf(stderr, "pair join: chown %s: %s\n", dir,
+			    strerror(errno));
+		*p = '/';
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "pair join: %s: %s\n", dir, strerror(errno));
 		return -errno;
