@@ -1131,7 +1131,8 @@ void sg_pair_recheck(struct sg_gw *gw)
 		}
 		if (n1 + n2 > 0 &&
 		    (all = calloc(n1 + n2, sizeof(*all))) != NULL) {
-			memcpy(all, a, n1 * sizeof(*all));
+			if (n1)
+				memcpy(all, a, n1 * sizeof(*all));
 			if (n2)
 				memcpy(all + n1, b, n2 * sizeof(*all));
 			for (c = svc->conns; c; c = next) {
