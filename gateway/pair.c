@@ -708,8 +708,18 @@ static int psk_on_identity(gnutls_session_t s, const gnutls_datum_t *identity,
 	unsigned i;
 
 	sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a));
-	if (c->pair != NULL)
-		return -1;
+	if (c->pair != NULL) {
+		/* Asked again in the same handshake (a TLS 1.3
+		 * HelloRetryRequest): the same code, the same key. */
+		if (sg_pair_identity_id((const char *)identity->data,
+		    identity->size, id) < 0 ||
+		    strcmp(id, c->pair->offer.id) != 0 ||
+		    (key->data = gnutls_malloc(SG_PAIR_KEY_LEN)) == NULL)
+			return -1;
+		memcpy(key->data, c->pair->offer.key, SG_PAIR_KEY_LEN);
+		key->size = SG_PAIR_KEY_LEN;
+		return 0;
+	}
 	if (!rate_ok(st, uv_now(svc->gw->loop))) {
 		st->ratelimited++;
 		log_ratelimited(&rl, LOG_WARNING, "pairing: [%s]: refused a"
