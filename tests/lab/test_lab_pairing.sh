@@ -17,6 +17,8 @@
 #     written on either side;
 #  4. wrong code (right id, wrong secret, valid check character): refused,
 #     and the right code is refused after it (one try), counted;
+#  4b. a pairing session never carries SIP: a REGISTER sent over one gets
+#     the pairing exchange's 400 and does not reach the proxy (msg_in);
 #  5. the pairing: `pair offer` on gwb, `pair join` on gwa (two commands);
 #     gwa reloads itself, its link comes up (mutual certificates: gwa's from
 #     gwb's pairing CA, gwb's pinned and verified by gwa), and a call from
@@ -142,6 +144,20 @@ expect_refused "wrong code" "$(wrong_secret "$wcode")"
 expect_refused "right code after a wrong one" "$wcode"
 n=$(counter gwb pair_refused)
 [ "$n" -ge 2 ] || lab_fail "pair_refused $n, want >= 2"
+
+# 4b. A pairing session never carries SIP: a REGISTER sent over one (with
+# a valid code) gets the pairing protocol's 400, and reaches nothing.
+scode=$(offer offer-s.txt --name sip.lab.test)
+skey=$(python3 -c "import hashlib,sys; print(hashlib.sha256(b'sipsgate pairing code v1:' + sys.argv[1].replace('-', '').encode()).hexdigest())" "$scode")
+msg0=$(counter gwb msg_in)
+{ printf 'REGISTER sip:pbx.lab.test SIP/2.0\r\nVia: SIP/2.0/TLS 198.18.2.1:5061;branch=z9hG4bK-pair\r\nFrom: <sip:eve@pbx.lab.test>;tag=1\r\nTo: <sip:eve@pbx.lab.test>\r\nCall-ID: pair-sip@lab\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n'; sleep 1; } |
+	lab_exec gwa timeout 10 gnutls-cli --pskusername "sipsgate-pair-${scode:0:4}" \
+		--pskkey "$skey" --priority 'NORMAL:-KX-ALL:+ECDHE-PSK' \
+		-p 5061 "$LAB_GWB_WAN" >"$LAB_DIR/psk-sip.out" 2>&1
+grep -q 'SIPSGATE-PAIR/1 400' "$LAB_DIR/psk-sip.out" ||
+	lab_fail "SIP over a pairing session: $(cat "$LAB_DIR/psk-sip.out")"
+[ "$(counter gwb msg_in)" = "$msg0" ] || lab_fail "SIP over a pairing session reached the proxy"
+lab_log "SIP over a pairing session: answered 400 by the pairing exchange, msg_in unchanged"
 
 # 5. The pairing, timed from the offer to the end of the first call.
 t0=$(date +%s.%N)
