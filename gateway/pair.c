@@ -841,89 +841,100 @@ static size_t header(const char *head, const char *name, char *out,
 	return 0;
 }
 
-static void answer_error(struct sg_conn *c, int code, const char *reason)
+static char *answer_text(int code, const char *reason, size_t *olen)
 {
-	char buf[256];
-	int n = snprintf(buf, sizeof(buf), PAIR_PROTO " %d %s\r\n"
-	    "Content-Length: 0\r\n\r\n", code, reason);
+	char *out = NULL;
 
-	stats_of(c->svc->cfg->name)->refused++;
-	log_warnx("pairing: [%s]: code %s: refused: %d %s", c->svc->cfg->name,
-	    c->pair->offer.id, code, reason);
-	c->pair->answered = true;
-	sg_xport_conn_write(c, buf, (size_t)n);
+	if (asprintf(&out, PAIR_PROTO " %d %s\r\nContent-Length: 0\r\n\r\n",
+	    code, reason) < 0)
+		return NULL;
+	*olen = strlen(out);
+	return out;
 }
 
-/* A whole request is in c->in: sign its CSR and answer. */
-static void handle_request(struct sg_conn *c, const char *head,
-			   const char *body, size_t blen)
+ssize_t sg_pair_request_len(const char *p, size_t len)
 {
-	const struct sg_cfg_service *cfg = c->svc->cfg;
-	struct pair_offer *o = &c->pair->offer;
+	char head[1024], clen[16];
+	const char *end;
+	unsigned long n;
+	size_t hlen;
+
+	if (len == 0)
+		return 0;
+	if ((end = memmem(p, len, "\r\n\r\n", 4)) == NULL)
+		return len > sizeof(head) ? -EBADMSG : 0;
+	hlen = (size_t)(end - p) + 4;
+	if (hlen >= sizeof(head))
+		return -EBADMSG;
+	memcpy(head, p, hlen);
+	head[hlen] = '\0';
+	if (strncmp(head, PAIR_PROTO " JOIN\r\n", sizeof(PAIR_PROTO) + 6) != 0 ||
+	    header(head, "Content-Length", clen, sizeof(clen)) == 0 ||
+	    (n = strtoul(clen, NULL, 10)) == 0 || n > PAIR_MAX_REQUEST)
+		return -EBADMSG;
+	return len < hlen + n ? 0 : (ssize_t)(hlen + n);
+}
+
+int sg_pair_answer(const struct sg_cfg_service *cfg, const char *id,
+		   const char *offer_name, const char *req, size_t len,
+		   char **out, size_t *olen, char *name, size_t namelen,
+		   FILE *errf)
+{
 	gnutls_x509_crq_t crq = NULL;
 	gnutls_datum_t d, crt = { NULL, 0 }, ca = { NULL, 0 };
 	struct server_id sid;
-	char name[64], proposed[128], *out = NULL, a[64];
-	size_t olen = 0;
-	FILE *f, *errf;
-	char *errtxt = NULL;
-	size_t errlen = 0;
-	int rc;
+	char head[1024], proposed[128];
+	const char *body, *why;
+	size_t hlen, blen;
+	FILE *f;
+	int code = 500, rc;
 
+	(void)id;
+	*out = NULL;
 	memset(&sid, 0, sizeof(sid));
-	header(head, "Name", proposed, sizeof(proposed));
-	if (strlen(proposed) >= sizeof(name)) {
-		answer_error(c, 400, "the proposed name is too long");
-		return;
+	if (sg_pair_request_len(req, len) <= 0) {
+		why = "not a pairing request";
+		code = 400;
+		goto error;
 	}
-	snprintf(name, sizeof(name), "%.63s", o->name[0] ? o->name :
-	    proposed);
+	body = (const char *)memmem(req, len, "\r\n\r\n", 4) + 4;
+	hlen = (size_t)(body - req);
+	blen = len - hlen;
+	memcpy(head, req, hlen);
+	head[hlen] = '\0';
+	header(head, "Name", proposed, sizeof(proposed));
+	code = 400;
+	why = "the proposed name is no DNS name";
+	if (strlen(offer_name[0] ? offer_name : proposed) >= namelen)
+		goto error;
+	snprintf(name, namelen, "%s", offer_name[0] ? offer_name : proposed);
 	if (name[0] == '\0')
-		snprintf(name, sizeof(name), "pair-%s", o->id);
+		snprintf(name, namelen, "pair-%s", id);
 	for (char *p = name; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	if (!sg_pair_name_is_valid(name)) {
-		answer_error(c, 400, "the proposed name is no DNS name");
-		return;
-	}
+	if (!sg_pair_name_is_valid(name))
+		goto error;
 	if (peer_exists(cfg->pair_dir, name)) {
-		answer_error(c, 409, "that name is paired already (pair revoke"
-		    " it first)");
-		return;
+		code = 409;
+		why = "that name is paired already (pair revoke it first)";
+		goto error;
 	}
 	d.data = (unsigned char *)(uintptr_t)body;
 	d.size = (unsigned)blen;
+	why = "no valid certificate request";
 	if (gnutls_x509_crq_init(&crq) < 0 ||
 	    gnutls_x509_crq_import(crq, &d, GNUTLS_X509_FMT_PEM) < 0 ||
-	    gnutls_x509_crq_verify(crq, 0) < 0) {
-		gnutls_x509_crq_deinit(crq);
-		answer_error(c, 400, "no valid certificate request");
-		return;
-	}
-	if (server_identity(cfg, &sid) < 0) {
-		gnutls_x509_crq_deinit(crq);
-		answer_error(c, 500, "cannot read the server's certificate");
-		return;
-	}
-	if ((errf = open_memstream(&errtxt, &errlen)) == NULL) {
-		gnutls_x509_crq_deinit(crq);
-		gnutls_free(sid.anchor.data);
-		answer_error(c, 500, "out of memory");
-		return;
-	}
-	rc = ca_sign(cfg->pair_dir, crq, name, &crt, &ca, errf);
-	fclose(errf);
-	gnutls_x509_crq_deinit(crq);
-	if (rc < 0) {
-		log_warnx("pairing: [%s]: %s", cfg->name, errtxt ? errtxt : "");
-		free(errtxt);
-		gnutls_free(sid.anchor.data);
-		answer_error(c, 500, "the pairing CA cannot sign");
-		return;
-	}
-	free(errtxt);
-	if ((f = open_memstream(&out, &olen)) != NULL) {
+	    gnutls_x509_crq_verify(crq, 0) < 0)
+		goto error;
+	code = 500;
+	why = "cannot read the server's certificate";
+	if (server_identity(cfg, &sid) < 0)
+		goto error;
+	why = "the pairing CA cannot sign";
+	if ((rc = ca_sign(cfg->pair_dir, crq, name, &crt, &ca, errf)) < 0)
+		goto error;
+	if ((f = open_memstream(out, olen)) != NULL) {
 		fprintf(f, PAIR_PROTO " 200 OK\r\nName: %s\r\nService: %s\r\n"
 		    "Verify-Name: %s\r\nPin-SHA256: %s\r\nServer-CA: %s\r\n"
 		    "Content-Length: %u\r\n\r\n", name, cfg->name, sid.name,
@@ -935,11 +946,47 @@ static void handle_request(struct sg_conn *c, const char *head,
 			fwrite(sid.anchor.data, 1, sid.anchor.size, f);
 		fclose(f);
 	}
+	code = *out ? 200 : 500;
+	why = "out of memory";
+	if (code == 200)
+		goto done;
+error:
+	fprintf(errf, "%d %s\n", code, why);
+	free(*out);
+	*out = answer_text(code, why, olen);
+done:
+	gnutls_x509_crq_deinit(crq);
+	gnutls_free(crt.data);
+	gnutls_free(ca.data);
+	gnutls_free(sid.anchor.data);
+	return *out == NULL ? -ENOMEM : code;
+}
+
+/* A whole request is in c->in: answer it, sign if it is good. */
+static void handle_request(struct sg_conn *c, size_t len)
+{
+	const struct sg_cfg_service *cfg = c->svc->cfg;
+	struct pair_offer *o = &c->pair->offer;
+	char name[64], *out = NULL, *errtxt = NULL, a[64];
+	size_t olen = 0, errlen = 0;
+	FILE *errf;
+	int code;
+
+	if ((errf = open_memstream(&errtxt, &errlen)) == NULL)
+		return;
+	code = sg_pair_answer(cfg, o->id, o->name, c->in.p, len, &out, &olen,
+	    name, sizeof(name), errf);
+	fclose(errf);
 	c->pair->answered = true;
-	if (out == NULL || sg_xport_conn_write(c, out, olen) < 0) {
-		log_warnx("pairing: [%s]: cannot send the certificate of '%s'",
-		    cfg->name, name);
-	} else {
+	if (code != 200) {
+		stats_of(cfg->name)->refused++;
+		log_warnx("pairing: [%s]: code %s: refused: %s", cfg->name,
+		    o->id, errtxt ? errtxt : "");
+	}
+	if (out == NULL || sg_xport_conn_write(c, out, olen) < 0)
+		log_warnx("pairing: [%s]: code %s: cannot send the answer",
+		    cfg->name, o->id);
+	else if (code == 200) {
 		stats_of(cfg->name)->ok++;
 		log_info("pairing: [%s]: paired '%s' from %s with code %s:"
 		    " certificate sent; it is trusted at once", cfg->name,
@@ -947,49 +994,22 @@ static void handle_request(struct sg_conn *c, const char *head,
 		    sizeof(a)), o->id);
 	}
 	free(out);
-	gnutls_free(crt.data);
-	gnutls_free(ca.data);
-	gnutls_free(sid.anchor.data);
+	free(errtxt);
 }
 
 void sg_pair_conn_data(struct sg_conn *c)
 {
-	char *end, clen[16], *head;
-	unsigned long n;
-	size_t hlen;
+	ssize_t n;
 
 	if (c->pair == NULL || !c->pair->ready || c->pair->answered) {
 		c->in.len = 0;		/* nothing more is read */
 		return;
 	}
-	if (c->in.len > PAIR_MAX_REQUEST) {
-		c->in.len = 0;
-		answer_error(c, 413, "request too large");
-		return;
-	}
 	/* The request: headers up to CRLFCRLF, then Content-Length bytes. */
-	end = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
-	if (end == NULL)
+	if ((n = sg_pair_request_len(c->in.p, c->in.len)) == 0 &&
+	    c->in.len <= PAIR_MAX_REQUEST + 1024)
 		return;
-	hlen = (size_t)(end - c->in.p) + 4;
-	if ((head = malloc(hlen + 1)) == NULL)
-		return;
-	memcpy(head, c->in.p, hlen);
-	head[hlen] = '\0';
-	if (strncmp(head, PAIR_PROTO " JOIN\r\n", sizeof(PAIR_PROTO) + 6) != 0 ||
-	    header(head, "Content-Length", clen, sizeof(clen)) == 0 ||
-	    (n = strtoul(clen, NULL, 10)) == 0 || n > PAIR_MAX_REQUEST) {
-		free(head);
-		c->in.len = 0;
-		answer_error(c, 400, "not a pairing request");
-		return;
-	}
-	if (c->in.len < hlen + n) {
-		free(head);
-		return;
-	}
-	handle_request(c, head, c->in.p + hlen, n);
-	free(head);
+	handle_request(c, n > 0 ? (size_t)n : c->in.len);
 	c->in.len = 0;
 }
 

@@ -67,6 +67,22 @@ int sg_pair_ca_open(const char *dir, bool create, gnutls_x509_crt_t *crt,
 		    gnutls_x509_privkey_t *key, FILE *errf);
 /* Revoke dir/peers/NAME.crt: new CRL, the record renamed. */
 int sg_pair_ca_revoke(const char *dir, const char *name, FILE *errf);
+/*
+ * The length of the whole pairing request at p, 0 while incomplete,
+ * -EBADMSG if it is none.
+ */
+ssize_t sg_pair_request_len(const char *p, size_t len);
+/*
+ * Answer a pairing request (req, len) for the code id on service cfg:
+ * sign its CSR with the pairing CA for offer_name (or the proposed name)
+ * and make the answer, or an error answer. *out (malloc'd, *olen bytes) is
+ * what to send; name gets the name granted; problems go to errf. Returns
+ * the status (200 when a certificate was issued) or -ENOMEM.
+ */
+int sg_pair_answer(const struct sg_cfg_service *cfg, const char *id,
+		   const char *offer_name, const char *req, size_t len,
+		   char **out, size_t *olen, char *name, size_t namelen,
+		   FILE *errf);
 /* Write data to path atomically (temporary file, rename) with mode. */
 int sg_pair_write_file(const char *path, const void *data, size_t len,
 		       mode_t mode);

@@ -19,6 +19,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,6 +34,7 @@
 #include "pair.h"
 #include "pair_code.h"
 #include "tls.h"
+#include "xport.h"
 
 #define PAIR_PROTO "SIPSGATE-PAIR/1"
 #define JOIN_TIMEOUT_S 15
@@ -41,7 +43,8 @@
 #define JOIN_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:" \
 	"+ECDHE-PSK:+DHE-PSK"
 #define MAX_OPT 8
-#define JPATH (PATH_MAX + 96)	/* a directory and a file name */
+#define JPATH (PATH_MAX + 96)
+#define PAIR_MAX_REQUEST_CLI 16384	/* a directory and a file name */
 
 static void pair_usage(void)
 {
@@ -122,6 +125,214 @@ static void lower(char *s)
 
 /* offer ----------------------------------------------------------------- */
 
+/* The standalone server of `pair offer` when no daemon runs. */
+struct solo {
+	char id[SG_PAIR_ID_LEN + 1];
+	uint8_t key[SG_PAIR_KEY_LEN];
+	bool tried;		/* a handshake named the code: one try */
+};
+
+static int solo_on_identity(gnutls_session_t s, const gnutls_datum_t *identity,
+			    gnutls_datum_t *key)
+{
+	struct solo *so = gnutls_session_get_ptr(s);
+	char id[SG_PAIR_ID_LEN + 1];
+
+	if (sg_pair_identity_id((const char *)identity->data, identity->size,
+	    id) < 0 || strcmp(id, so->id) != 0 ||
+	    (key->data = gnutls_malloc(SG_PAIR_KEY_LEN)) == NULL)
+		return -1;
+	so->tried = true;
+	memcpy(key->data, so->key, SG_PAIR_KEY_LEN);
+	key->size = SG_PAIR_KEY_LEN;
+	return 0;
+}
+
+/*
+ * One connection to the standalone server: 1 when it paired, 0 when it
+ * was not about our code (go on), -1 when the code is spent in vain.
+ */
+static int solo_serve(const struct sg_cfg_service *svc, struct solo *so,
+		      gnutls_psk_server_credentials_t psk, int fd,
+		      const char *name)
+{
+	gnutls_session_t s = NULL;
+	struct timeval tv = { JOIN_TIMEOUT_S, 0 };
+	char *req = NULL, *out = NULL, granted[64], tmp[512];
+	size_t len = 0, olen = 0;
+	ssize_t n, need = 0;
+	int r, rc = so->tried ? -1 : 0, code;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (gnutls_init(&s, GNUTLS_SERVER) < 0 ||
+	    gnutls_priority_set_direct(s, JOIN_PRIORITY, NULL) < 0 ||
+	    gnutls_credentials_set(s, GNUTLS_CRD_PSK, psk) < 0)
+		goto out;
+	gnutls_session_set_ptr(s, so);
+	gnutls_transport_set_int(s, fd);
+	gnutls_handshake_set_timeout(s, JOIN_TIMEOUT_S * 1000);
+	do {
+		r = gnutls_handshake(s);
+	} while (r < 0 && !gnutls_error_is_fatal(r));
+	if (r < 0) {
+		if (so->tried) {
+			fprintf(stderr, "pair offer: the TLS-PSK handshake"
+			    " failed (%s): a wrong code; the code is void\n",
+			    gnutls_strerror(r));
+			rc = -1;
+		}
+		goto out;
+	}
+	rc = -1;		/* the code is spent, whatever follows */
+	if ((req = malloc(PAIR_MAX_REQUEST_CLI + 1)) == NULL)
+		goto out;
+	while (len < PAIR_MAX_REQUEST_CLI &&
+	    (need = sg_pair_request_len(req, len)) == 0) {
+		n = gnutls_record_recv(s, req + len, PAIR_MAX_REQUEST_CLI - len);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	code = sg_pair_answer(svc, so->id, name, req, need > 0 ?
+	    (size_t)need : len, &out, &olen, granted, sizeof(granted), stderr);
+	for (size_t off = 0; out && off < olen; off += (size_t)n) {
+		n = gnutls_record_send(s, out + off, olen - off);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			n = 0;
+			continue;
+		}
+		if (n < 0)
+			break;
+	}
+	/* Until the client has read it and closes. */
+	while ((n = gnutls_record_recv(s, tmp, sizeof(tmp))) > 0 ||
+	    n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+		;
+	if (code == 200) {
+		printf("Paired '%s': certificate sent. Start the daemon: it"
+		    " trusts it.\n", granted);
+		rc = 1;
+	}
+out:
+	free(req);
+	free(out);
+	if (s)
+		gnutls_deinit(s);
+	return rc;
+}
+
+/*
+ * `pair offer` without a daemon: make the code here, listen on the
+ * service's TLS address, serve one pairing, exit (0 if it paired).
+ */
+static int offer_standalone(struct sg_cfg *cfg, const char *svcname,
+			    const char *name, unsigned ttl)
+{
+	const struct sg_cfg_service *svc = NULL;
+	const struct sg_cfg_endpoint *ep = NULL;
+	gnutls_psk_server_credentials_t psk = NULL;
+	gnutls_x509_crt_t ca;
+	gnutls_x509_privkey_t cakey;
+	struct sockaddr_storage sa;
+	struct sg_pair_code code;
+	struct solo so;
+	char text[SG_PAIR_CODE_TEXT], path[JPATH], when[64];
+	uint8_t rnd[15];
+	time_t exp = time(NULL) + (time_t)ttl;
+	struct tm tm;
+	unsigned i, n = 0;
+	int fd = -1, one = 1, rc = 1, r;
+
+	for (i = 0; i < cfg->nservices; i++)
+		if (cfg->services[i].pair && (strcmp(svcname, "-") == 0 ||
+		    strcmp(svcname, cfg->services[i].name) == 0)) {
+			svc = &cfg->services[i];
+			n++;
+		}
+	if (n != 1) {
+		fprintf(stderr, "pair offer: %s\n", n == 0 ? "no service with"
+		    " 'pair = yes' (by that name)" : "several services have"
+		    " 'pair = yes': name one with --service");
+		return 1;
+	}
+	for (i = 0; i < svc->naccept && ep == NULL; i++)
+		if (svc->accept[i].kind == SG_XPORT_TLS)
+			ep = &svc->accept[i];
+	snprintf(path, sizeof(path), "%s/peers/%s.crt", svc->pair_dir, name);
+	if (strcmp(name, "-") != 0 && (!sg_pair_name_is_valid(name) ||
+	    access(path, F_OK) == 0)) {
+		fprintf(stderr, "pair offer: '%s': no DNS name, or paired"
+		    " already\n", name);
+		return 1;
+	}
+	if (sg_pair_ca_open(svc->pair_dir, true, &ca, &cakey, stderr) < 0)
+		return 1;
+	gnutls_x509_crt_deinit(ca);
+	gnutls_x509_privkey_deinit(cakey);
+	if (sg_addr_parse(ep->host, ep->port, &sa) < 0 ||
+	    (fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sa.ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
+	    listen(fd, 4) < 0) {
+		fprintf(stderr, "pair offer: cannot listen on %s:%u: %s\n",
+		    ep->host, ep->port, strerror(errno));
+		goto out;
+	}
+	memset(&so, 0, sizeof(so));
+	if (gnutls_rnd(GNUTLS_RND_KEY, rnd, sizeof(rnd)) < 0)
+		goto out;
+	sg_pair_code_from_random(&code, rnd);
+	gnutls_memset(rnd, 0, sizeof(rnd));
+	memcpy(so.id, code.c, SG_PAIR_ID_LEN);
+	if (sg_pair_code_key(&code, so.key) < 0 ||
+	    gnutls_psk_allocate_server_credentials(&psk) < 0)
+		goto out;
+	gnutls_psk_set_server_credentials_function2(psk, solo_on_identity);
+	sg_pair_code_format(&code, text, sizeof(text));
+	gnutls_memset(&code, 0, sizeof(code));
+	gmtime_r(&exp, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	printf("No daemon answers at %s: serving one pairing here, on"
+	    " %s:%u (service [%s]).\nPairing code for %s, valid until %s,"
+	    " one use:\n\n    %s\n\n", cfg->control, ep->host, ep->port,
+	    svc->name, strcmp(name, "-") ? name : "the client gateway", when,
+	    text);
+	fflush(stdout);
+	gnutls_memset(text, 0, sizeof(text));
+	while (time(NULL) < exp) {
+		struct timeval tv = { 1, 0 };
+		fd_set rf;
+		int c;
+
+		FD_ZERO(&rf);
+		FD_SET(fd, &rf);
+		if (select(fd + 1, &rf, NULL, NULL, &tv) <= 0)
+			continue;
+		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		r = solo_serve(svc, &so, psk, c, name[0] == '-' ? "" : name);
+		close(c);
+		if (r != 0) {
+			rc = r > 0 ? 0 : 1;
+			goto out;
+		}
+		sleep(1);	/* one try a second for strangers */
+	}
+	fprintf(stderr, "pair offer: the code expired unused\n");
+out:
+	gnutls_memset(&so, 0, sizeof(so));
+	if (psk)
+		gnutls_psk_free_server_credentials(psk);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+
 static int cmd_offer(struct sg_cfg *cfg, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -157,12 +368,8 @@ static int cmd_offer(struct sg_cfg *cfg, int argc, char **argv)
 		return 2;
 	}
 	snprintf(cmd, sizeof(cmd), "pair-offer %s %u %s", svc, ttl, name);
-	if ((rc = ctl_call(cfg->control, cmd, ans, sizeof(ans))) < 0) {
-		fprintf(stderr, "pair offer: no sipsgate daemon answers at %s"
-		    " (%s): pairing runs in the daemon, start it first\n",
-		    cfg->control, strerror(-rc));
-		return 1;
-	}
+	if ((rc = ctl_call(cfg->control, cmd, ans, sizeof(ans))) < 0)
+		return offer_standalone(cfg, svc, name, ttl);
 	if (strncmp(ans, "ok\n", 3) != 0 ||
 	    answer_value(ans, "code", code, sizeof(code)) == NULL) {
 		fprintf(stderr, "pair offer: %s", ans);
@@ -862,8 +1069,22 @@ static int cmd_join(const char *config_file, struct sg_cfg *cfg, int argc,
 		printf("No sipsgate daemon answers at %s: it takes the new"
 		    " service when it starts.\n", cfg->control);
 	} else if (strncmp(ans, "ok", 2) == 0) {
-		printf("The daemon reloaded: the link to %s comes up now.\n",
-		    j->server.host);
+		char *sts = malloc(65536), want[80];
+
+		/* A reload that cannot start a service still reloads. */
+		snprintf(want, sizeof(want), "service %s\n", j->service);
+		if (sts && ctl_call(cfg->control, "status", sts, 65536) == 0 &&
+		    strncmp(sts, want, strlen(want)) != 0 &&
+		    strstr(sts, want) == NULL) {
+			fprintf(stderr, "pair join: the daemon reloaded, but"
+			    " service [%s] did not start: see its log (an"
+			    " address in use?)\n", j->service);
+			status = 1;
+		} else {
+			printf("The daemon reloaded: the link to %s comes up"
+			    " now.\n", j->server.host);
+		}
+		free(sts);
 	} else {
 		fprintf(stderr, "pair join: the daemon did not reload: %s", ans);
 		status = 1;

@@ -26,7 +26,10 @@
 #     included) holds TLS only; the seconds are printed (README, pairing.md);
 #  6. replayed code: refused, nothing written on either side;
 #  7. `pair revoke gw-a.lab.test` on gwb: gwa's live link is closed at once
-#     (pair_revoked_drops), its reconnections fail ("revoked"), no link.
+#     (pair_revoked_drops), its reconnections fail ("revoked"), no link;
+#  8. with no daemon on the server, `pair offer` serves one pairing itself;
+#     the daemon started afterwards trusts that peer (link up) and still
+#     refuses the revoked one.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw.sh"
@@ -203,6 +206,31 @@ lab_gw_status gwa | grep '(connect target)' | grep -q ' up ' &&
 n=$(counter gwb hs_fail_server)
 [ "$n" -gt "$fail0" ] || lab_fail "gwa did not try again, or was not refused"
 grep -q 'revoked' "$LAB_DIR/gwb.log" || lab_fail "gwb logged no revocation refusal"
+
+# 8. No daemon on the server: `pair offer` serves one pairing itself on the
+# service's TLS address; the daemon, started again, trusts the new peer and
+# still refuses the revoked one (its CRL is a file).
+lab_stop gwb
+lab_start gwb solo "$SIPSGATE" -c "$B/sipsgate.conf" pair offer --name gw-c.lab.test --ttl 1m
+for i in $(seq 1 50); do
+	scode=$(grep -oE "$CODE_RE" "$LAB_DIR/solo.log" | head -1)
+	[ -n "$scode" ] && break
+	sleep 0.1
+done
+[ -n "$scode" ] || lab_fail "standalone pair offer printed no code"
+gwa pair join sips://gw-b.lab.test:5061 "$scode" --service solo \
+	--accept "udp:$LAB_GWA_IN:5070" >"$LAB_DIR/join.out" 2>&1 ||
+	lab_fail "join (standalone): $(cat "$LAB_DIR/join.out")"
+lab_wait solo 10 || lab_fail "standalone pair offer did not exit 0"
+[ -f "$B/pair/peers/gw-c.lab.test.crt" ] || lab_fail "no record of gw-c"
+lab_gw_start gwb gwb "$B/sipsgate.conf"
+for i in $(seq 1 100); do
+	lab_gw_status gwb | grep -q "CN=gw-c.lab.test" && break
+	sleep 0.1
+done
+lab_gw_status gwb | grep -q "CN=gw-c.lab.test" || lab_fail "gw-c has no link after the daemon's start"
+lab_gw_status gwb | grep -q "CN=gw-a.lab.test" && lab_fail "revoked gw-a has a link after the daemon's start"
+lab_log "standalone pairing: gw-c paired with no daemon, its link up once the daemon runs; gw-a still refused"
 lab_capture_stop
 
 # The whole WAN, pairing sessions included, carried TLS only.
