@@ -28,6 +28,7 @@
 #define CFG_MAX_DEPTH 8		/* include nesting */
 #define CFG_MAX_KEYS 64		/* >= SG_ARRAY_SIZE(keywords) */
 #define DEFAULT_CONTROL "/run/sipsgate/control.sock"
+#define DEFAULT_PAIR_DIR "/var/lib/sipsgate/pair"
 #define DEFAULT_PRIORITY SG_TLS_DEFAULT_PRIORITY
 #define DEFAULT_SUITE "AES_CM_128_HMAC_SHA1_80"
 #define ENDPOINT_VALID \
@@ -962,6 +963,23 @@ static int set_tls_trace(struct ctx *c, const char *v)
 	return 0;
 }
 
+/* pair = yes: this service's TLS listener takes `sipsgate pair` joins
+ * and trusts the certificates its pairing CA signed (docs/pairing.md). */
+static int set_pair(struct ctx *c, const char *v)
+{
+	int x;
+
+	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
+		return -1;
+	cur_svc(c)->pair = x != 0;
+	return 0;
+}
+
+static int set_pair_dir(struct ctx *c, const char *v)
+{
+	return set_path(c, c->cfg->pair_dir, sizeof(c->cfg->pair_dir), v);
+}
+
 #define G SCOPE_GLOBAL
 #define S SCOPE_SERVICE
 /* Sorted by name (strcmp): looked up with bsearch(). */
@@ -987,6 +1005,8 @@ static const struct keyword keywords[] = {
 	{ "media-outside", S, false, set_media_outside, "an IP address" },
 	{ "media-timeout", S, false, set_media_timeout, "1..86400 seconds" },
 	{ "metrics", G, false, set_metrics, "HOST:PORT or [ADDR]:PORT" },
+	{ "pair", S, false, set_pair, "yes, no" },
+	{ "pair-dir", G, false, set_pair_dir, "a directory" },
 	{ "pin-sha256", S, true, set_pin,
 	  "base64 of the SHA-256 of a public key (44 characters)" },
 	{ "protocol", S, false, set_protocol, "sip, raw" },
@@ -1378,6 +1398,14 @@ static bool inside_known(const struct sg_cfg_service *s)
 	return false;
 }
 
+static bool has_tls_accept(const struct sg_cfg_service *s)
+{
+	for (unsigned i = 0; i < s->naccept; i++)
+		if (s->accept[i].kind == SG_XPORT_TLS)
+			return true;
+	return false;
+}
+
 static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 {
 	bool tls = false, inside = false, raw = s->protocol == SG_PROTO_RAW;
@@ -1420,10 +1448,10 @@ static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 		SVC_ERR("[%s]: key 'key' missing: required with a tls: "
 			"endpoint (the private key of cert)", s->name);
 	if (tls && s->verify != SG_VERIFY_NONE && s->ca[0] == '\0' &&
-	    s->npins == 0)
+	    s->npins == 0 && !s->pair)
 		SVC_ERR("[%s]: key 'ca' missing: verify = %s needs ca (or "
-			"pin-sha256), or set verify = none", s->name,
-			verifies[s->verify].name);
+			"pin-sha256, or pair = yes), or set verify = none",
+			s->name, verifies[s->verify].name);
 	if (!raw && inside && !inside_known(s))
 		SVC_ERR("[%s]: the inside accepts on a wildcard address and "
 			"nothing says which address phones reach: set "
@@ -1432,6 +1460,9 @@ static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 		SVC_ERR("[%s]: key 'timer-t2' (%u ms) is below timer-t1 (%u ms):"
 			" T2 caps the retransmission interval, so T2 >= T1",
 			s->name, s->timer_t2, s->timer_t1);
+	if (s->pair && !has_tls_accept(s))
+		SVC_ERR("[%s]: key 'pair': pairing needs a TLS listener: add "
+			"accept = tls:ADDR:5061", s->name);
 #undef SVC_ERR
 }
 
@@ -1459,6 +1490,7 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out)
 		return -ENOMEM;
 	}
 	strcpy(cfg->control, DEFAULT_CONTROL);
+	strcpy(cfg->pair_dir, DEFAULT_PAIR_DIR);
 	cfg->log_level = LOG_INFO;
 	c->cfg = cfg;
 	c->errf = errf;
@@ -1467,8 +1499,11 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out)
 	if ((rc = parse_file(c, file)) < 0) {
 		cfg_err_at(c, file, 0, "cannot open: %s", strerror(-rc));
 	} else {
-		for (unsigned i = 0; i < cfg->nservices && !c->oom; i++)
+		for (unsigned i = 0; i < cfg->nservices && !c->oom; i++) {
 			check_service(c, &cfg->services[i]);
+			if (cfg->services[i].pair)
+				strcpy(cfg->services[i].pair_dir, cfg->pair_dir);
+		}
 		rc = c->oom ? -ENOMEM : c->nerrors > 0 ? -EINVAL : 0;
 	}
 	for (unsigned i = 0; i < c->nfiles; i++)

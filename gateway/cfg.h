@@ -88,6 +88,8 @@ struct sg_cfg_service {
 	bool transactions;	/* keep RFC 3261 §17 state on UDP legs */
 	unsigned max_transactions;
 	unsigned timer_t1, timer_t2, timer_t4;	/* ms, RFC 3261 §17.1.1.1 */
+	bool pair;		/* takes `sipsgate pair` joins (pair.c) */
+	char pair_dir[256];	/* the global pair-dir when pair = yes */
 };
 
 struct sg_cfg {
@@ -96,6 +98,7 @@ struct sg_cfg {
 	char metrics[128];
 	int log_level;		/* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
 	char token_key[256];	/* file with the flow-token HMAC key, or "" */
+	char pair_dir[256];	/* pairing CA and paired links (pair.c) */
 	unsigned nservices;
 	struct sg_cfg_service *services;	/* owned */
 	/* Holders: the daemon while it is in force, then each running or

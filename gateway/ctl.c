@@ -15,6 +15,7 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "pair.h"
 #include "session.h"
 #include "txn.h"
 
@@ -22,12 +23,13 @@ static uv_pipe_t ctl_pipe;
 static bool ctl_open;
 static struct sg_gw *ctl_gw;
 static char ctl_path[108];
+static int (*ctl_reload)(void);
 
 struct ctl_client {
 	uv_pipe_t pipe;
 	uv_write_t wr;
 	char *out;
-	char in[128];
+	char in[512];
 	size_t inlen;
 };
 
@@ -83,6 +85,7 @@ void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 	sg_txn_counters(svc, fn, arg);
 	if (svc->sess)
 		sg_session_counters(svc->sess, fn, arg);
+	sg_pair_counters(svc, fn, arg);
 }
 
 static void print_counter(void *arg, const char *name, const char *help,
@@ -142,6 +145,24 @@ static void client_on_written(uv_write_t *req, int status)
 	uv_close((uv_handle_t *)&cl->pipe, client_on_close);
 }
 
+/* Commands that change state: for root and the daemon's own user. */
+static bool client_is_privileged(struct ctl_client *cl)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+void sg_ctl_set_reload(int (*fn)(void))
+{
+	ctl_reload = fn;
+}
+
 static void client_answer(struct ctl_client *cl)
 {
 	size_t len = 0;
@@ -154,8 +175,15 @@ static void client_answer(struct ctl_client *cl)
 	}
 	if (strncmp(cl->in, "status", 6) == 0)
 		sg_ctl_status(ctl_gw, f);
-	else
-		fprintf(f, "unknown command (valid: status)\n");
+	else if (strncmp(cl->in, "reload", 6) == 0 && ctl_reload)
+		fprintf(f, !client_is_privileged(cl) ? "error: reload needs"
+		    " root or the daemon's user\n" : ctl_reload() == 0 ?
+		    "ok: reloaded\n" : "error: reload failed: nothing changed"
+		    " (see the log)\n");
+	else if (sg_pair_ctl(ctl_gw, cl->in, client_is_privileged(cl), f) ==
+	    -ENOENT)
+		fprintf(f, "unknown command (valid: status, reload, pair-offer,"
+		    " pair-revoke, pair-list)\n");
 	fclose(f);
 	uv_read_stop((uv_stream_t *)&cl->pipe);
 	b = uv_buf_init(cl->out, (unsigned)len);

@@ -16,6 +16,8 @@ void sg_ctl_stop(void);
 void sg_svc_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg);
 /* Write the status report of every service to f. */
 void sg_ctl_status(struct sg_gw *gw, FILE *f);
+/* What the "reload" command runs (main.c: the SIGHUP reload). */
+void sg_ctl_set_reload(int (*fn)(void));
 /* Client side: ask the daemon at path and copy its answer to stdout. */
 int sg_ctl_query(const char *path, const char *cmd);
 

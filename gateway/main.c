@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
+#include "pair.h"
 #include "session.h"
 #include "service.h"
 #include "sip_proxy.h"
@@ -39,6 +40,8 @@ static void usage(void)
 	fprintf(stderr,
 	    "usage: sipsgate [-c FILE] [-t] [-v]     run, or check (-t) FILE\n"
 	    "       sipsgate [-c FILE] [-s SOCKET] status\n"
+	    "       sipsgate [-c FILE] pair offer|join|revoke|list ...  (see"
+	    " sipsgate pair help)\n"
 	    "  -c FILE   configuration (default " DEFAULT_CONFIG ")\n"
 	    "  -t        check the configuration and certificates, then exit\n"
 	    "  -v        log at debug level\n"
@@ -146,7 +149,23 @@ static void on_tick(uv_timer_t *t)
 			sg_session_tick(gw.svc[i]->sess, now);
 	}
 	sg_gw_sweep(&gw);	/* stopped services nothing points at */
+	sg_pair_tick(&gw);
 	sd_notify(0, "WATCHDOG=1");
+}
+
+/*
+ * SIGHUP and the control socket's "reload": the configuration again, then
+ * every live TLS link checked against the CRLs now in force.
+ */
+static int do_reload(void)
+{
+	int rc;
+
+	sd_notify(0, "RELOADING=1");
+	rc = sg_gw_reload(&gw, config_file);
+	sg_pair_recheck(&gw);
+	sd_notify(0, "READY=1");
+	return rc;
 }
 
 static void on_flush(uv_check_t *h)
@@ -160,9 +179,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	unsigned i;
 
 	if (signum == SIGHUP) {
-		sd_notify(0, "RELOADING=1");
-		sg_gw_reload(&gw, config_file);
-		sd_notify(0, "READY=1");
+		do_reload();
 		return;
 	}
 	log_info("signal %d: shutting down", signum);
@@ -215,7 +232,8 @@ int main(int argc, char **argv)
 	unsigned i;
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:s:tvSh")) != -1) {
+	/* '+': options end at the command (pair has options of its own). */
+	while ((ch = getopt(argc, argv, "+c:s:tvSh")) != -1) {
 		switch (ch) {
 		case 'c': file = config_file = optarg; break;
 		case 's': sock = optarg; break;
@@ -227,6 +245,8 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "pair") == 0)
+		return sg_pair_main(file, argc - 1, argv + 1);
 	if (argc > 1 || (argc == 1 && strcmp(argv[0], "status") != 0))
 		usage();
 	if (argc == 1 && sock == NULL) {
@@ -268,6 +288,7 @@ int main(int argc, char **argv)
 		fatalx("cannot set up the DNS resolver (c-ares)");
 	if ((gw.svc = calloc(cfg->nservices + 1, sizeof(*gw.svc))) == NULL)
 		fatal("calloc");
+	sg_pair_init(&gw, do_reload);
 	for (i = 0; i < cfg->nservices; i++) {
 		struct sg_svc *svc = sg_service_start(&gw, &cfg->services[i],
 		    stderr);
@@ -277,6 +298,7 @@ int main(int argc, char **argv)
 			    cfg->services[i].name);
 		gw.svc[gw.nsvc++] = svc;
 	}
+	sg_ctl_set_reload(do_reload);
 	if (cfg->control[0] && sg_ctl_start(&gw, cfg->control) < 0)
 		log_warnx("no control socket: 'sipsgate status' will not work");
 	gw.started_ms = uv_now(gw.loop);

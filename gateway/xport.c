@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pair.h"
 #include "sip_msg.h"
 #include "session.h"
 #include "txn.h"
@@ -356,7 +357,7 @@ struct sg_conn *sg_xport_find_conn(struct sg_svc *svc, enum sg_side side,
 	struct sg_conn *c, *fallback = NULL;
 
 	for (c = svc->conns; c; c = c->next) {
-		if (c->closing || c->side != side)
+		if (c->closing || c->side != side || c->pair)
 			continue;
 		if (sg_addr_eq((const struct sockaddr *)&c->peer, addr) ||
 		    (c->alias.ss_family &&
@@ -397,9 +398,21 @@ struct sg_conn *sg_xport_find_conn_id(struct sg_svc *svc, uint64_t id)
 	struct sg_conn *c;
 
 	for (c = svc->conns; c; c = c->next)
-		if (c->id == id && !c->closing)
+		if (c->id == id && !c->closing && !c->pair)
 			return c;
 	return NULL;
+}
+
+int sg_xport_conn_write(struct sg_conn *c, const char *p, size_t len)
+{
+	if (c->closing)
+		return -ENOTCONN;
+	return conn_write_raw(c, p, len);
+}
+
+void sg_xport_conn_close(struct sg_conn *c, const char *why)
+{
+	conn_close(c, why);
 }
 
 static struct sg_conn *conn_new(struct sg_svc *svc, enum sg_xport_kind kind,
@@ -436,6 +449,7 @@ static void conn_on_close(uv_handle_t *h)
 		n = p->next;
 		free(p);
 	}
+	sg_pair_conn_free(c);
 	if (c->tls) {
 		gnutls_deinit(c->tls);
 		sg_tls_ctx_put(c->tlsp.ctx);
@@ -560,6 +574,10 @@ static void conn_frame(struct sg_conn *c)
 		raw_forward(c);
 		return;
 	}
+	if (c->pair) {		/* a pairing session: never SIP */
+		sg_pair_conn_data(c);
+		return;
+	}
 	memset(&src, 0, sizeof(src));
 	src.side = c->side;
 	src.kind = c->kind;
@@ -625,6 +643,10 @@ static void conn_tls_ready(struct sg_conn *c)
 	}
 	if (svc->link == c)
 		svc->link_backoff_s = 0;
+	if (!c->outbound && sg_pair_conn_is_pairing(c)) {
+		sg_pair_conn_ready(c);
+		return;
+	}
 	if (c->raw)
 		raw_ready(c);
 	log_info("%s: tls connection %llu %s %s established: %s%s, peer '%s'",
@@ -1002,6 +1024,11 @@ static int conn_start_tls(struct sg_conn *c, bool server)
 	if ((rc = sg_tls_session_new(c->svc->tls, server, &c->tlsp,
 	    &c->tls)) < 0)
 		return rc;
+	if (server && (rc = sg_pair_session_prepare(c)) < 0) {
+		gnutls_deinit(c->tls);
+		c->tls = NULL;
+		return rc;
+	}
 	sg_tls_ctx_get(c->tlsp.ctx);
 	gnutls_transport_set_ptr(c->tls, c);
 	gnutls_transport_set_push_function(c->tls, tls_push);

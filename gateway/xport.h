@@ -116,6 +116,7 @@ struct sg_conn {
 	uint64_t ping_ms;		/* CRLF ping sent, no pong yet (or 0) */
 	bool pongs;			/* the peer answered a ping once */
 	uv_connect_t connect_req;
+	struct sg_pair_conn *pair;	/* a pairing session (pair.c), or NULL */
 };
 
 /* A listening or sending socket of a service. */
@@ -239,6 +240,9 @@ struct sg_conn *sg_xport_find_conn_peer_id(struct sg_svc *svc,
 struct sg_conn *sg_xport_find_conn_id(struct sg_svc *svc, uint64_t id);
 /* Is conn still open (pointer compared against the live list)? */
 bool sg_xport_conn_is_live(struct sg_svc *svc, const struct sg_conn *conn);
+/* Write bytes on a ready connection (through TLS outside); close it. */
+int sg_xport_conn_write(struct sg_conn *c, const char *p, size_t len);
+void sg_xport_conn_close(struct sg_conn *c, const char *why);
 
 /* Address helpers. */
 int sg_addr_parse(const char *host, uint16_t port,

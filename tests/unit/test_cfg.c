@@ -414,6 +414,36 @@ static void test_cfg_ca_not_needed(void **state)
 	sg_cfg_free(cfg);
 }
 
+/* pair = yes: a TLS listener needed, ca optional, pair-dir copied in. */
+static void test_cfg_pair(void **state)
+{
+	struct sg_cfg *cfg;
+	char want[PATH_MAX + 16];
+
+	(void)state;
+	cfg = expect_ok("[a]\naccept = udp:192.0.2.1\nconnect = tls:pbx\n"
+			"cert = /c\nkey = /k\nca = /ca\n");
+	assert_false(cfg->services[0].pair);
+	assert_string_equal(cfg->pair_dir, "/var/lib/sipsgate/pair");
+	assert_string_equal(cfg->services[0].pair_dir, "");
+	sg_cfg_free(cfg);
+	cfg = expect_ok("pair-dir = state/pair\n[a]\naccept = udp:192.0.2.1\n"
+			"accept = tls:0.0.0.0:5061\nconnect = udp:pbx\n"
+			"cert = /c\nkey = /k\npair = yes\n");
+	assert_true(cfg->services[0].pair);
+	snprintf(want, sizeof(want), "%s/state/pair", tmpdir);
+	assert_string_equal(cfg->pair_dir, want);
+	assert_string_equal(cfg->services[0].pair_dir, want);
+	sg_cfg_free(cfg);
+	expect_error("[a]\naccept = udp:192.0.2.1\nconnect = tls:pbx\n"
+		     "cert = /c\nkey = /k\npair = yes\n", 1,
+		     "[a]: key 'pair': pairing needs a TLS listener");
+	expect_error("[a]\naccept = udp:192.0.2.1\naccept = tls:0.0.0.0\n"
+		     "cert = /c\nkey = /k\npair = maybe\n", 6,
+		     "key 'pair': 'maybe' is not valid (valid: yes, no)");
+	expect_error("[a]\npair-dir = /x\n", 2, "key 'pair-dir': a global key");
+}
+
 static void test_cfg_raw_rules(void **state)
 {
 	struct sg_cfg *cfg;
@@ -857,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_cfg_key_scope_and_repeats),
 		cmocka_unit_test(test_cfg_service_checks),
 		cmocka_unit_test(test_cfg_ca_not_needed),
+		cmocka_unit_test(test_cfg_pair),
 		cmocka_unit_test(test_cfg_raw_rules),
 		cmocka_unit_test(test_cfg_duplicate_service),
 		cmocka_unit_test(test_cfg_cannot_open),
