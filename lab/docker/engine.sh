@@ -102,9 +102,11 @@ start() {
 }
 
 fail_start() {
-	echo "engine: dockerd cannot start here; the end of $log:" >&2
-	grep -E 'level=(error|fatal)|failed|Error' "$log" | tail -n 15 >&2 || true
-	tail -n 5 "$log" >&2
+	local why
+	why=$(grep -E '^failed to start daemon|level=fatal' "$log" | tail -n 1)
+	echo "engine: dockerd cannot start here: ${why:-it exited or did not answer within 30 s}" >&2
+	echo "engine: its errors ($log):" >&2
+	grep -E 'level=(error|fatal)' "$log" | tail -n 10 >&2 || true
 	exit 3
 }
 

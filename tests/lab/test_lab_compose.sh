@@ -146,7 +146,9 @@ rc=$?
 cat "$LAB_DIR/engine.txt" >&2
 case $rc in
 0) ENGINE_UP=1 ;;
-3) echo "SKIP: compose lab: dockerd cannot start on this machine (see above)" >&2
+3) echo "SKIP: compose lab: $(grep -m1 'cannot start' "$LAB_DIR/engine.txt" |
+	sed 's/^engine: //')" >&2
+   rm -rf "$LAB_DIR"; LAB_DIR=
    exit 77 ;;
 *) lab_fail "engine.sh start: exit $rc" ;;
 esac
