@@ -112,14 +112,31 @@ fail_start() {
 
 stop() {
 	local pid i
-	pid=$(ours) || return 0
-	kill -TERM "$pid"
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
+	if pid=$(ours); then
+		kill -TERM "$pid"
+		for ((i = 0; i < 200; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "engine: dockerd $pid still runs after 20 s; killing it" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+			sleep 0.5
+		fi
+	fi
+	unmount_ours
+}
+
+# What a stopped dockerd leaves mounted: its data root (mounted on itself)
+# and the network namespace file under the exec root. Deepest first.
+unmount_ours() {
+	local m
+	ours >/dev/null && return 0
+	awk -v r="$root" -v x="$rundir/exec" '$5 == r || index($5, r "/") == 1 ||
+	    index($5, x "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+	while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
-	echo "engine: dockerd $pid still runs after 20 s; killing it" >&2
-	kill -KILL "$pid" 2>/dev/null || true
 }
 
 # The host's Debian mirror (deb822 or one-line sources), as ./run finds it.

@@ -154,7 +154,12 @@ case $rc in
 esac
 lab_log "engine up in $(since "$t")"
 # Leftovers of a run killed before its trap ran.
-DC_TIMEOUT=120 dc down -v --remove-orphans >/dev/null 2>&1 || true
+if [ -n "$( (docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"
+	docker network ls -q --filter "label=com.docker.compose.project=$PROJECT"
+	docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT") 2>&1)" ]; then
+	lab_log "removing what a killed run left"
+	DC_TIMEOUT=120 dc down -v --remove-orphans >/dev/null 2>&1 || true
+fi
 
 # 2, 3. Base image, images.
 t=$(date +%s)
