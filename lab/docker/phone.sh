@@ -21,7 +21,8 @@
 # and once its REGISTER got its 200 it writes it to /calls/ready; the
 # caller waits for that file (at most 60 s, written less than 15 s ago),
 # takes it and starts. Each phone's sipp files are in /calls/USER/:
-# sipp.log (screen), USER.msg (every message), USER.err, USER.actions.
+# sipp.log (screen), USER.msg (every message), USER.err, USER.actions,
+# call-id (the INVITE's Call-ID, for tests/lab/test_lab_compose.sh).
 # Exit status: sipp's (0 = the call completed).
 set -eu
 
@@ -41,7 +42,7 @@ esac
 dir=$calls/$user
 mkdir -p "$dir"
 cd "$dir"
-rm -f "$user.msg" "$user.err" "$user.actions" sipp.log
+rm -f "$user.msg" "$user.err" "$user.actions" sipp.log call-id
 
 # 150 RTP payloads of 160 bytes (3 s of PCMU at 20 ms), readable text, so
 # that a capture shows at once whether audio crossed a link in the clear:
@@ -63,6 +64,8 @@ payload media-b.raw "$user"
 last=${ip##*.}
 run_sipp() {	# run_sipp CID [ARGS...]
 	cid=$1; shift
+	# The scenarios' INVITE carries Call-ID "call///CID" (reg_uac.xml).
+	echo "call///$cid" >"$dir/call-id"
 	sipp -sf "$scen_dir/$scen.xml" -i "$ip" -p 5060 -mp $((10000 + 10 * last)) \
 		-m 1 -nostdin -key user "$user" -key domain "$domain" \
 		-cid_str "$cid" -timeout 60s -timeout_error \

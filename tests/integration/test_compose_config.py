@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """lab/docker: the compose lab is the namespace lab in containers.
 
-There is no Docker engine where the tests run, so this checks what can be
-checked without one: `docker-compose config -q` (Debian 12's docker-compose
+This checks what can be checked without a Docker engine (the lab running
+for real is tests/lab/test_lab_compose.sh): `docker-compose config -q` (Debian 12's docker-compose
 1.29) accepts lab/docker/compose.yaml, and the configuration it prints
 (parsed with PyYAML) has the topology of tests/lab/lib.sh (lab_topology):
 every service on the right networks with the lab's addresses, gwa the only
 service on both phone-lan and wan, gwb the only one on both wan and
 pbx-lan, internal networks in 198.18.0.0/15, nothing published on the
-host. Also: the gateway configurations are lab_gw_pair_conf's and pass
+host, images built on the host's network (no registry, no NAT: only
+Debian's archive). Also: the gateway configurations are lab_gw_pair_conf's and pass
 `sipsgate -t`, the Dockerfile installs ./run's DEB_BUILD, and the scripts
 the images run parse."""
 import ipaddress
@@ -133,6 +134,10 @@ def check_topology(cfg, lib):
               f"{name} publishes nothing on the host")
         check(not svc.get("privileged") and not svc.get("cap_add"),
               f"{name}: not privileged, no added capabilities")
+        build = svc.get("build") or {}
+        check(build.get("network") == "host",
+              f"{name}: its image builds on the host's network: {build}")
+        check(bool(svc.get("image")), f"{name}: a named image")
         for n in got:
             on.setdefault(n, set()).add(name)
     # No way around the gateways.
