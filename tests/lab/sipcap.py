@@ -107,24 +107,36 @@ def stream_bytes(cap, keylogs=()):
     return res
 
 
-def tls_streams(cap):
-    """(streams with TLS application data, streams whose ClientHello is in
-    the capture), in one tshark pass."""
-    out = tshark(["-r", cap, "-Y", "tls", "-T", "fields", "-E",
-                  "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,",
-                  "-e", "tcp.stream", "-e", "tls.handshake.type", "-e",
-                  "tls.record.content_type", "-e", "tls.record.opaque_type"])
-    data, hello = set(), set()
+def tls_streams(cap, keylogs=()):
+    """(streams with TLS application data records, streams whose ClientHello
+    is in the capture, streams whose encrypted handshake decrypted with the
+    key logs), in one tshark pass. A TLS 1.3 handshake is itself carried in
+    application data records: a stream that decrypts its handshake (its
+    Finished or EncryptedExtensions are read) yet yields no application
+    bytes carried none (a refused handshake); one that does not decrypt at
+    all could not be looked into."""
+    opts = ["-r", cap]
+    for k in keylogs:
+        opts += ["-o", f"tls.keylog_file:{k}"]
+    out = tshark(opts + ["-Y", "tls", "-T", "fields", "-E",
+                         "separator=\t", "-E", "occurrence=a", "-E",
+                         "aggregator=,", "-e", "tcp.stream", "-e",
+                         "tls.handshake.type", "-e", "tls.record.content_type",
+                         "-e", "tls.record.opaque_type"])
+    data, hello, keyed = set(), set(), set()
     for line in out.decode().splitlines():
         f = (line.split("\t") + ["", "", "", ""])[:4]
         if not f[0].strip():
             continue
         s = int(f[0])
-        if "1" in f[1].split(","):
+        types = f[1].split(",")
+        if "1" in types:
             hello.add(s)
+        if "8" in types or "20" in types:
+            keyed.add(s)
         if "23" in f[2].split(",") or "23" in f[3].split(","):
             data.add(s)
-    return data, hello
+    return data, hello, keyed
 
 
 def stream_messages(cap, proto="tcp", keylogs=()):
@@ -132,9 +144,9 @@ def stream_messages(cap, proto="tcp", keylogs=()):
     (proto tls); returns (messages, {stream: (end, end, bytes)}, streams
     whose handshake is in the capture) so that a caller can tell streams
     that did not decrypt (0 bytes)."""
-    hello = set()
+    hello, keyed = set(), set()
     if proto == "tls":
-        streams, hello = tls_streams(cap)
+        streams, hello, keyed = tls_streams(cap, keylogs)
     msgs, seen = [], {}
     for (s, src, dst), data in sorted(stream_bytes(cap, keylogs).items()):
         if proto == "tls" and s not in streams:
@@ -145,5 +157,6 @@ def stream_messages(cap, proto="tcp", keylogs=()):
             msgs.append(SipMsg(src, dst, piece, f"{proto} stream {s}"))
     if proto == "tls":
         for s in streams:
-            seen.setdefault(s, ("?", "?", 0))
+            if s not in seen and s not in keyed:
+                seen[s] = ("?", "?", 0)     # not decrypted: dark
     return msgs, seen, hello

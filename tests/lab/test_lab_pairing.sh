@@ -35,6 +35,10 @@ set -u
 . "$(dirname "$0")/gw.sh"
 
 lab_init pairing
+# Every TLS end in this test logs its keys (GnuTLS honours SSLKEYLOGFILE:
+# the daemons, `sipsgate pair`, gnutls-cli/-serv), so that the WAN verdict
+# can read every stream that carried anything, pairing sessions included.
+export SSLKEYLOGFILE=$LAB_DIR/tls-keys.txt
 lab_topology
 lab_certs
 A=$LAB_DIR/gwa
