@@ -184,11 +184,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	log_info("signal %d: shutting down", signum);
 	sd_notify(0, "STOPPING=1");
-	for (i = 0; i < gw.nsvc; i++) {
-		if (gw.svc[i]->sess)
-			sg_session_close_all(gw.svc[i]->sess);
-		sg_xport_stop(gw.svc[i]);
-	}
+	for (i = 0; i < gw.nsvc; i++)
+		sg_service_close(gw.svc[i]);
 	sg_ctl_stop();
 	sg_metrics_stop();
 	sg_resolver_free(gw.resolver);

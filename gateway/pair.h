@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "cfg.h"
-#include "xport.h"
+#include "gw.h"
 
 /* Daemon side -------------------------------------------------------- */
 

@@ -81,34 +81,6 @@ static void self_load(struct sg_svc *svc)
 		    svc->cfg->name, svc->self_names[i]);
 }
 
-static bool is_any(const struct sockaddr *a)
-{
-	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
-
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)(const void *)a)->
-		    sin_addr.s_addr == htonl(INADDR_ANY);
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
-		    sin6_addr, &any6, sizeof(any6)) == 0;
-	return false;
-}
-
-static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)(const void *)a)->
-		    sin_addr.s_addr == ((const struct sockaddr_in *)
-		    (const void *)b)->sin_addr.s_addr;
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
-		    sin6_addr, &((const struct sockaddr_in6 *)(const void *)b)->
-		    sin6_addr, 16) == 0;
-	return false;
-}
-
 /* Is a one of this machine's addresses (loopback included)? */
 static bool addr_is_local(const struct sockaddr *a)
 {
@@ -124,7 +96,7 @@ static bool addr_is_local(const struct sockaddr *a)
 	if (getifaddrs(&ifa) < 0)
 		return false;
 	for (i = ifa; i && !found; i = i->ifa_next)
-		found = i->ifa_addr && same_ip(i->ifa_addr, a);
+		found = i->ifa_addr && sg_addr_ip_eq(i->ifa_addr, a);
 	freeifaddrs(ifa);
 	return found;
 }
@@ -139,9 +111,9 @@ static bool sock_receives(const struct sg_sock *sk, const struct sockaddr *a)
 
 	if (sg_addr_port(b) != sg_addr_port(a) || b->sa_family != a->sa_family)
 		return false;
-	if (same_ip(b, a))
+	if (sg_addr_ip_eq(b, a))
 		return true;
-	return is_any(b) && addr_is_local(a);
+	return sg_addr_is_any(b) && addr_is_local(a);
 }
 
 /*

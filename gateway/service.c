@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "gw.h"
 #include "log.h"
 #include "service.h"
 #include "session.h"
@@ -53,6 +54,9 @@ static void retire(struct sg_gw *gw, struct sg_svc *svc)
 		    " exit", svc->cfg->name);
 }
 
+/* protocol = raw: bytes only, nothing to deliver and nothing to check. */
+static const struct sg_xport_ops raw_ops = { NULL, NULL, NULL };
+
 struct sg_svc *sg_service_start(struct sg_gw *gw,
 				const struct sg_cfg_service *s, FILE *errf)
 {
@@ -68,7 +72,8 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 		svc_free(svc);
 		return NULL;
 	}
-	if (sg_xport_start(svc) < 0) {
+	if (sg_xport_start(svc, s->protocol == SG_PROTO_RAW ? &raw_ops :
+	    &sg_proxy_ops) < 0) {
 		fprintf(errf, "%s: cannot open its sockets\n", s->name);
 		sg_xport_stop(svc);
 		retire(gw, svc);	/* handles are closing */
@@ -87,11 +92,17 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	return svc;
 }
 
-void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc)
+void sg_service_close(struct sg_svc *svc)
 {
 	if (svc->sess)
 		sg_session_close_all(svc->sess);
+	sg_txn_close(svc);	/* no transaction outlives the sockets */
 	sg_xport_stop(svc);
+}
+
+void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc)
+{
+	sg_service_close(svc);
 	retire(gw, svc);
 }
 

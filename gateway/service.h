@@ -8,12 +8,14 @@
 
 #include <stdio.h>
 
-#include "xport.h"
+#include "gw.h"
 
 /* Start one service of cfg; NULL (reasons on errf) when it cannot. */
 struct sg_svc *sg_service_start(struct sg_gw *gw,
 				const struct sg_cfg_service *s, FILE *errf);
-/* Close its sockets, connections and calls; sg_gw_sweep() frees it. */
+/* Close its calls, transactions, connections and sockets (shutdown). */
+void sg_service_close(struct sg_svc *svc);
+/* sg_service_close(), then sg_gw_sweep() frees it once nothing is left. */
 void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc);
 /* Free the stopped services nothing points at any more (once a second);
  * returns how many. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gw.h"
 #include "log.h"
 #include "route.h"
 #include "sip_msg.h"
@@ -1546,8 +1547,9 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		    &d, b.p, b.len);
 }
 
-void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
-		     size_t len)
+/* One whole SIP message from the transport (struct sg_xport_ops). */
+static void proxy_on_msg(struct sg_svc *svc, const struct sg_src *src,
+			 char *buf, size_t len)
 {
 	struct sg_sip_msg *m = &msg_scratch;
 	struct sg_perr err = { 0, NULL };
@@ -1648,7 +1650,8 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
  * failed): answer it with 503 as if the next hop had, so the sender learns
  * at once.
  */
-void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
+static void proxy_on_send_fail(struct sg_svc *svc, const char *buf,
+			       size_t len)
 {
 	if (sg_txn_on_send_fail(svc, buf, len))
 		return;		/* §18.1.1: no TCP there, sent over UDP */
@@ -1656,6 +1659,25 @@ void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
 	sg_proxy_respond_upstream(svc, SG_SIDE_INSIDE, SG_XPORT_UDP, buf, len,
 	    503, "Service Unavailable");
 }
+
+/*
+ * The egress check on every message the transport is about to send
+ * (DESIGN §4): the session layer's invariant. A service without its
+ * session layer (not started yet, or protocol = raw) sends no SIP at all.
+ */
+static int proxy_egress_check(struct sg_svc *svc, enum sg_side to,
+			      const char *buf, size_t len)
+{
+	if (svc->sess == NULL)
+		return -EACCES;
+	return sg_session_egress_check(svc->sess, to, buf, len);
+}
+
+const struct sg_xport_ops sg_proxy_ops = {
+	.on_msg = proxy_on_msg,
+	.on_send_fail = proxy_on_send_fail,
+	.egress_check = proxy_egress_check,
+};
 
 int sg_proxy_check(struct sg_svc *svc, FILE *errf)
 {

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sip_proxy.h: the RFC 3261 §16 proxy between a service's inside
- * (plain SIP) and outside (SIP over TLS). Entry points are the two
- * callbacks declared in xport.h; this header adds what main.c and tests
- * need.
+ * (plain SIP) and outside (SIP over TLS). Its entry point is
+ * sg_proxy_ops, which a SIP service registers with its transport
+ * (sg_xport_start); this header adds what txn.c and tests need.
  */
 #ifndef SIPSGATE_GATEWAY_SIP_PROXY_H
 #define SIPSGATE_GATEWAY_SIP_PROXY_H
 
+#include "gw.h"
 #include "sip_msg.h"
 #include "xport.h"
 
 #define SG_BRANCH_MAGIC "z9hG4bK"
 #define SG_BRANCH_TAG "z9hG4bK-sg"	/* our branches: tag + side + hash */
+
+/* What a SIP service's transport calls: messages, send failures, and
+ * the egress check on every message sent (DESIGN §4). */
+extern const struct sg_xport_ops sg_proxy_ops;
 
 /* Check that a service has what the proxy needs to advertise itself. */
 int sg_proxy_check(struct sg_svc *svc, FILE *errf);

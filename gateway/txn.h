@@ -14,7 +14,7 @@
 #define SIPSGATE_GATEWAY_TXN_H
 
 #include "sip_msg.h"
-#include "xport.h"
+#include "gw.h"
 
 #define SG_TXN_UDP_MAX 1300	/* RFC 3261 §18.1.1: MTU 1500 - 200 */
 #define SG_TXN_KEY_MAX 600

@@ -13,11 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw.h"
 #include "log.h"
 #include "pair.h"
 #include "sip_msg.h"
-#include "session.h"
-#include "txn.h"
 #include "xport.h"
 
 #define SG_MAX_PENDING_BYTES (1u << 20)	/* per connection, before ready */
@@ -60,81 +59,6 @@ static int connect_resolve(struct sg_svc *svc, int side);
 static uint64_t now_ms(struct sg_svc *svc)
 {
 	return uv_now(svc->gw->loop);
-}
-
-/* Address helpers. */
-
-int sg_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *out)
-{
-	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
-
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(port);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(port);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-bool sg_addr_eq(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_port == y->sin_port &&
-		    x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a;
-		const struct sockaddr_in6 *y = (const void *)b;
-
-		return x->sin6_port == y->sin6_port &&
-		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-	}
-	return false;
-}
-
-uint16_t sg_addr_port(const struct sockaddr *a)
-{
-	if (a->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)(const void *)a)->sin_port);
-	if (a->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)(const void *)a)->sin6_port);
-	return 0;
-}
-
-const char *sg_addr_host(const struct sockaddr *a, char *buf, size_t len)
-{
-	const void *p = NULL;
-
-	if (a->sa_family == AF_INET)
-		p = &((const struct sockaddr_in *)(const void *)a)->sin_addr;
-	else if (a->sa_family == AF_INET6)
-		p = &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr;
-	if (p == NULL || inet_ntop(a->sa_family, p, buf, (socklen_t)len) == NULL)
-		snprintf(buf, len, "?");
-	return buf;
-}
-
-const char *sg_addr_str(const struct sockaddr *a, char *buf, size_t len)
-{
-	char h[INET6_ADDRSTRLEN];
-
-	sg_addr_host(a, h, sizeof(h));
-	if (a->sa_family == AF_INET6)
-		snprintf(buf, len, "[%s]:%u", h, sg_addr_port(a));
-	else
-		snprintf(buf, len, "%s:%u", h, sg_addr_port(a));
-	return buf;
 }
 
 /* Buffers. */
@@ -222,6 +146,10 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	}
 	if (is_only_whitespace(buf->base, (size_t)n))
 		return;			/* keep-alive */
+	if (svc->ops->on_msg == NULL) {	/* protocol = raw: no datagrams */
+		svc->st.parse_err++;
+		return;
+	}
 	memset(&src, 0, sizeof(src));
 	src.side = sk->side;
 	src.kind = SG_XPORT_UDP;
@@ -229,7 +157,7 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	src.sock = sk;
 	svc->st.msg_in++;
-	sg_proxy_on_msg(svc, &src, buf->base, (size_t)n);
+	svc->ops->on_msg(svc, &src, buf->base, (size_t)n);
 }
 
 static struct sg_sock *udp_sock_for(struct sg_svc *svc, int family)
@@ -323,22 +251,6 @@ static void hs_unlink(struct sg_svc *svc, struct sg_conn *c)
 	c->hs_next = c->hs_prev = NULL;
 	c->in_hs_list = false;
 	svc->st.tls_handshaking--;
-}
-
-/* Same address, any port. */
-static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)(const void *)a)->
-		    sin_addr.s_addr == ((const struct sockaddr_in *)
-		    (const void *)b)->sin_addr.s_addr;
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
-		    sin6_addr, &((const struct sockaddr_in6 *)(const void *)b)->
-		    sin6_addr, 16) == 0;
-	return false;
 }
 
 bool sg_xport_conn_is_live(struct sg_svc *svc, const struct sg_conn *conn)
@@ -545,8 +457,8 @@ unlinked:
 			pt->close_when_drained = true;
 	}
 	for (p = c->pending; p; p = p->next)
-		if (!c->raw)
-			sg_proxy_on_send_fail(svc, p->data, p->len);
+		if (!c->raw && svc->ops->on_send_fail)
+			svc->ops->on_send_fail(svc, p->data, p->len);
 	svc->handles_closing++;
 	uv_close((uv_handle_t *)&c->tcp, conn_on_close);
 }
@@ -615,7 +527,8 @@ static void conn_frame(struct sg_conn *c)
 			return;
 		}
 		svc->st.msg_in++;
-		sg_proxy_on_msg(svc, &src, c->in.p, (size_t)n);
+		if (svc->ops->on_msg)
+			svc->ops->on_msg(svc, &src, c->in.p, (size_t)n);
 		if (c->closing)
 			return;
 		buf_consume(&c->in, (size_t)n);
@@ -1009,7 +922,9 @@ static void conn_flush_pending(struct sg_conn *c)
 		c->pending_bytes -= q->len;
 		if (conn_write_raw(c, q->data, q->len) < 0) {
 			c->svc->st.send_fail++;
-			sg_proxy_on_send_fail(c->svc, q->data, q->len);
+			if (c->svc->ops->on_send_fail)
+				c->svc->ops->on_send_fail(c->svc, q->data,
+				    q->len);
 		} else {
 			c->svc->st.msg_out++;
 		}
@@ -1167,7 +1082,7 @@ static const char *tls_admit(struct sg_svc *svc, struct sg_conn *c)
 		return "too many handshakes";
 	}
 	for (h = svc->hs_list; h; h = h->hs_next)
-		if (same_host((const struct sockaddr *)&h->peer, peer))
+		if (sg_addr_ip_eq((const struct sockaddr *)&h->peer, peer))
 			n++;
 	if (n >= cfg->tls_max_handshakes_src) {
 		svc->st.tls_refused_source++;
@@ -1320,9 +1235,10 @@ int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
 		return -EPROTO;
 	}
 	/* Nothing secret reaches the inside, nothing plain leaves under
-	 * media = srtp: every SIP message passes this check (DESIGN §4). */
-	if (svc->sess && (rc = sg_session_egress_check(svc->sess, d->side,
-	    buf, len)) < 0)
+	 * media = srtp: every SIP message passes the check the service
+	 * registered (DESIGN §4; sip_proxy.c). */
+	if (svc->ops && svc->ops->egress_check &&
+	    (rc = svc->ops->egress_check(svc, d->side, buf, len)) < 0)
 		return rc;
 	if (d->kind == SG_XPORT_UDP) {
 		rc = udp_send(svc, (const struct sockaddr *)&d->addr, buf, len);
@@ -1563,13 +1479,14 @@ static bool is_wildcard(const char *host)
 	    host[0] == '\0';
 }
 
-int sg_xport_start(struct sg_svc *svc)
+int sg_xport_start(struct sg_svc *svc, const struct sg_xport_ops *ops)
 {
 	const struct sg_cfg_service *cfg = svc->cfg;
 	struct sockaddr_storage a;
 	unsigned i;
 	int rc;
 
+	svc->ops = ops;
 	snprintf(svc->adv_host[SG_SIDE_INSIDE], sizeof(svc->adv_host[0]), "%s",
 	    cfg->sip_inside);
 	snprintf(svc->adv_host[SG_SIDE_OUTSIDE], sizeof(svc->adv_host[1]), "%s",
@@ -1801,7 +1718,6 @@ void sg_xport_stop(struct sg_svc *svc)
 			sg_resolve_cancel(svc->gw->resolver, connect_on_resolved,
 			    &svc->cname[i]);
 
-	sg_txn_close(svc);	/* no transaction outlives the sockets */
 	while (svc->conns)
 		conn_close(svc->conns, "shutting down");
 	for (i = 0; i < svc->nsocks; i++) {
