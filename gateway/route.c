@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <gnutls/x509.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -39,43 +38,19 @@ static void self_add_name(struct sg_svc *svc, const char *name, size_t len)
 	svc->nself_names++;
 }
 
+static void self_add(void *arg, const char *name, size_t len)
+{
+	self_add_name(arg, name, len);
+}
+
 /* The DNS names (SAN dNSName, else also the CN) of our certificate. */
 static void self_load(struct sg_svc *svc)
 {
-	gnutls_datum_t der = { NULL, 0 };
-	gnutls_x509_crt_t crt;
-	char name[256];
-	size_t len;
 	unsigned i;
-	int type;
 
 	svc->self_loaded = true;
 	svc->nself_names = 0;
-	if (svc->tls == NULL || gnutls_certificate_get_crt_raw(svc->tls->cred,
-	    0, 0, &der) < 0)
-		return;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return;
-	if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0) {
-		gnutls_x509_crt_deinit(crt);
-		return;
-	}
-	for (i = 0;; i++) {
-		len = sizeof(name);
-		type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len,
-		    NULL);
-		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (type == GNUTLS_SAN_DNSNAME)
-			self_add_name(svc, name, strnlen(name, len));
-		else if (type < 0 && type != GNUTLS_E_SHORT_MEMORY_BUFFER)
-			break;
-	}
-	len = sizeof(name);
-	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-	    0, name, &len) == 0)
-		self_add_name(svc, name, strnlen(name, len));
-	gnutls_x509_crt_deinit(crt);
+	sg_tls_ctx_own_names(svc->tls, self_add, svc);
 	for (i = 0; i < svc->nself_names; i++)
 		log_debug("%s: known by the certificate name %s",
 		    svc->cfg->name, svc->self_names[i]);

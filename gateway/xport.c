@@ -363,7 +363,7 @@ static void conn_on_close(uv_handle_t *h)
 	}
 	sg_pair_conn_free(c);
 	if (c->tls) {
-		gnutls_deinit(c->tls);
+		sg_tls_session_free(c->tls);
 		sg_tls_ctx_put(c->tlsp.ctx);
 	}
 	buf_free(&c->cin);
@@ -422,12 +422,12 @@ static void conn_close(struct sg_conn *c, const char *why)
 		if (*pp)
 			*pp = c->next_dirty;
 		c->corked = false;
-		gnutls_record_uncork(c->tls, 0);	/* what was written */
+		sg_tls_uncork(c->tls);		/* what was written */
 	}
 	if (c->tls && c->ready) {
 		if (c->outbound && c->resume_saved)
 			sg_tls_save_resume(c->tlsp.ctx, c->tls);
-		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+		sg_tls_bye(c->tls);
 	}
 	if (svc->link == c) {
 		svc->link = NULL;
@@ -549,8 +549,7 @@ static void conn_tls_ready(struct sg_conn *c)
 	sg_tls_session_info(c->tls, &c->info);
 	if (c->info.resumed)
 		svc->st.tls_resumed++;
-	if (c->outbound &&
-	    gnutls_protocol_get_version(c->tls) < GNUTLS_TLS1_3) {
+	if (c->outbound && !sg_tls_is_tls13(c->tls)) {
 		sg_tls_save_resume(c->tlsp.ctx, c->tls);	/* TLS 1.2: now */
 		c->resume_saved = true;
 	}
@@ -574,28 +573,17 @@ static void conn_tls_ready(struct sg_conn *c)
 static void conn_tls_drive(struct sg_conn *c)
 {
 	struct sg_svc *svc = c->svc;
-	char a[64];
-	size_t before;
+	char a[64], why[640];
 	ssize_t n;
 	int r, again = 0;
 
 	if (!c->ready) {
-		do {
-			before = c->cin_off;
-			r = gnutls_handshake(c->tls);
-		} while ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
-		    c->cin_off > before && c->cin_off < c->cin.len);
-		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		r = sg_tls_handshake(c->tls, &c->tlsp, why, sizeof(why));
+		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
-			char why[640];
-
-			/* Logs the peer's alert, or sends ours: counted as
-			 * a handshake failure by conn_close(). */
-			sg_tls_handshake_failed(c->tls, &c->tlsp, r, why,
-			    sizeof(why));
-			if (c->tlsp.alert_rx >= 0 ||
-			    r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			/* Counted as a handshake failure by conn_close(). */
+			if (r == -ECONNRESET)
 				c->peer_closed = true;
 			log_ratelimited(&rl_hs_fail, LOG_WARNING,
 			    "%s: tls handshake %s %s failed: %s",
@@ -612,13 +600,13 @@ static void conn_tls_drive(struct sg_conn *c)
 	for (;;) {
 		char tmp[16384];
 
-		n = gnutls_record_recv(c->tls, tmp, sizeof(tmp));
+		n = sg_tls_recv(c->tls, tmp, sizeof(tmp), why, sizeof(why));
 		/*
 		 * A post-handshake message (a TLS 1.3 ticket) also ends in
 		 * AGAIN although more records may be buffered: ask again a
 		 * few times; each call that has nothing returns at once.
 		 */
-		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+		if (n == -EAGAIN || n == -EINTR) {
 			if (++again < 4)
 				continue;
 			break;
@@ -629,16 +617,9 @@ static void conn_tls_drive(struct sg_conn *c)
 			conn_close(c, "peer closed");
 			return;
 		}
-		if (n == GNUTLS_E_REHANDSHAKE) {
-			/*
-			 * A ClientHello on an established connection (or a
-			 * HelloRequest to us): SIP never needs renegotiation,
-			 * and a client that asks for it again and again costs
-			 * us a handshake each time. Say no_renegotiation; as
-			 * the server, also close.
-			 */
-			gnutls_alert_send(c->tls, GNUTLS_AL_WARNING,
-			    GNUTLS_A_NO_RENEGOTIATION);
+		if (n == -EPERM) {
+			/* Renegotiation: refused (sg_tls_recv); as the
+			 * server, also close. */
 			if (c->outbound)
 				continue;
 			svc->st.tls_reneg_refused++;
@@ -651,27 +632,19 @@ static void conn_tls_drive(struct sg_conn *c)
 			return;
 		}
 		if (n < 0) {
-			if (!gnutls_error_is_fatal((int)n))
-				continue;
-			if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-				int d = (int)gnutls_alert_get(c->tls);
-				char name[48];
-
-				log_warnx("%s: tls connection %llu: peer sent"
-				    " alert %s (%d)", svc->cfg->name,
-				    (unsigned long long)c->id,
-				    sg_tls_alert_name(d, name, sizeof(name)),
-				    d);
-			}
+			if (n == -ECONNABORTED)
+				log_warnx("%s: tls connection %llu: %s",
+				    svc->cfg->name, (unsigned long long)c->id,
+				    why);
 			c->peer_closed = true;
-			conn_close(c, gnutls_strerror((int)n));
+			conn_close(c, why);
 			return;
 		}
 		c->last_rx_ms = now_ms(svc);
 		c->probed = false;
 		/* TLS 1.3 tickets arrive after the handshake: keep one. */
-		if (c->outbound && !c->resume_saved && (gnutls_session_get_flags(
-		    c->tls) & GNUTLS_SFLAGS_SESSION_TICKET)) {
+		if (c->outbound && !c->resume_saved &&
+		    sg_tls_has_ticket(c->tls)) {
 			sg_tls_save_resume(c->tlsp.ctx, c->tls);
 			c->resume_saved = true;
 		}
@@ -746,34 +719,45 @@ static void conn_read(struct sg_conn *c, ssize_t n, const uv_buf_t *buf)
 	conn_frame(c);
 }
 
-/*
- * GnuTLS may wait for data with a timeout (TLS 1.3 tickets, for one): we
- * never block, so answer at once whether buffered ciphertext is there.
- */
-static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+/* The TLS session's transport (struct sg_tls_io): ciphertext that
+ * conn_on_read() buffered, and sock_write(). */
+static bool tls_io_pending(void *arg)
 {
-	struct sg_conn *c = ptr;
+	struct sg_conn *c = arg;
 
-	(void)ms;
-	return c->cin.len > c->cin_off ? 1 : 0;
+	return c->cin.len > c->cin_off;
 }
 
-/* GnuTLS pull: hand over ciphertext that conn_on_read() buffered. */
-static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *dst, size_t len)
+static ssize_t tls_io_pull(void *arg, void *dst, size_t len)
 {
-	struct sg_conn *c = ptr;
+	struct sg_conn *c = arg;
 	size_t avail = c->cin.len - c->cin_off;
 
-	if (avail == 0) {
-		gnutls_transport_set_errno(c->tls, EAGAIN);
-		return -1;
-	}
+	if (avail == 0)
+		return -EAGAIN;
 	if (len > avail)
 		len = avail;
 	memcpy(dst, c->cin.p + c->cin_off, len);
 	c->cin_off += len;
 	return (ssize_t)len;
 }
+
+static int sock_write(struct sg_conn *c, const char *p, size_t len);
+
+static int tls_io_push(void *arg, const void *p, size_t len)
+{
+	struct sg_conn *c = arg;
+
+	if (c->closing && !uv_is_writable((uv_stream_t *)&c->tcp))
+		return -EPIPE;
+	return sock_write(c, p, len) < 0 ? -EPIPE : 0;
+}
+
+static const struct sg_tls_io tls_io = {
+	.push = tls_io_push,
+	.pull = tls_io_pull,
+	.pending = tls_io_pending,
+};
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -818,26 +802,9 @@ static int sock_write(struct sg_conn *c, const char *p, size_t len)
 	return rc;
 }
 
-static ssize_t tls_push(gnutls_transport_ptr_t ptr, const void *p, size_t len)
-{
-	struct sg_conn *c = ptr;
-
-	if (c->closing && !uv_is_writable((uv_stream_t *)&c->tcp)) {
-		gnutls_transport_set_errno(c->tls, EPIPE);
-		return -1;
-	}
-	if (sock_write(c, p, len) < 0) {
-		gnutls_transport_set_errno(c->tls, EPIPE);
-		return -1;
-	}
-	return (ssize_t)len;
-}
-
 /* Write application bytes: through TLS on the outside, plain inside. */
 static int conn_write_raw(struct sg_conn *c, const char *p, size_t len)
 {
-	ssize_t n;
-
 	if (c->kind != SG_XPORT_TLS)
 		return sock_write(c, p, len);
 	if (!c->ready)
@@ -848,35 +815,21 @@ static int conn_write_raw(struct sg_conn *c, const char *p, size_t len)
 	 * loop's check phase, instead of a syscall per message.
 	 */
 	if (!c->corked && c->svc->gw->flush_ready) {
-		gnutls_record_cork(c->tls);
+		sg_tls_cork(c->tls);
 		c->corked = true;
 		c->next_dirty = c->svc->gw->dirty;
 		c->svc->gw->dirty = c;
 	}
-	while (len > 0) {
-		n = gnutls_record_send(c->tls, p, len);
-		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-			continue;
-		if (n < 0)
-			return -EPROTO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return sg_tls_send(c->tls, p, len);
 }
 
 /* Write what a corked connection holds. */
 static void conn_uncork(struct sg_conn *c)
 {
-	int r;
-
 	if (!c->corked)
 		return;
 	c->corked = false;
-	do {
-		r = gnutls_record_uncork(c->tls, 0);
-	} while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
-	if (r < 0 && !c->closing) {
+	if (sg_tls_uncork(c->tls) < 0 && !c->closing) {
 		c->svc->st.send_fail++;
 		conn_close(c, "write failed");
 	}
@@ -940,15 +893,12 @@ static int conn_start_tls(struct sg_conn *c, bool server)
 	    &c->tls)) < 0)
 		return rc;
 	if (server && (rc = sg_pair_session_prepare(c)) < 0) {
-		gnutls_deinit(c->tls);
+		sg_tls_session_free(c->tls);
 		c->tls = NULL;
 		return rc;
 	}
 	sg_tls_ctx_get(c->tlsp.ctx);
-	gnutls_transport_set_ptr(c->tls, c);
-	gnutls_transport_set_push_function(c->tls, tls_push);
-	gnutls_transport_set_pull_function(c->tls, tls_pull);
-	gnutls_transport_set_pull_timeout_function(c->tls, tls_pull_timeout);
+	sg_tls_session_set_io(c->tls, &c->tlsp, &tls_io, c);
 	return 0;
 }
 
