@@ -19,6 +19,8 @@
 
 struct sg_sessions;
 struct sg_txns;
+struct sg_xport_loop;		/* xport_int.h */
+struct sg_proxy_loop;		/* sip_proxy.c */
 
 /* Counters an operator knows from CUBE's connection table, per service. */
 struct sg_svc_stats {
@@ -122,6 +124,10 @@ struct sg_gw {
 	bool flush_ready;
 	struct sg_conn *dirty;		/* corked since the last flush */
 	uint64_t next_conn_id;
+	/* Per-loop state of the modules that run on this loop (scratch
+	 * buffers, rate limits): allocated at the first service start. */
+	struct sg_xport_loop *xport_loop;
+	struct sg_proxy_loop *proxy_loop;
 	/* A TLS connection accepted on a file descriptor at or above this
 	 * is closed at once: the rest stays for inside SIP, media and the
 	 * control socket (0: no limit). Set from RLIMIT_NOFILE. */

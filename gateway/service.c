@@ -285,5 +285,6 @@ void sg_gw_free(struct sg_gw *gw)
 		svc_free(gw->retired[i]);
 	free(gw->svc);
 	free(gw->retired);
+	sg_xport_loop_free(gw);
 	sg_cfg_free(gw->cfg);
 }

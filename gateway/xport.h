@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * xport.h: a service's sockets at run time. Inside: plain UDP sockets and
- * TCP listeners/connections; outside: TLS listeners and connections.
+ * xport.h: a service's sockets at run time (xport.c and its xport_*.c).
+ * Inside: plain UDP sockets and TCP listeners/connections; outside: TLS
+ * listeners and connections.
  * Stream framing by Content-Length and CRLF keep-alives (RFC 5626 §4.4.1)
  * live here, so the proxy sees whole messages only. Nothing plain is ever
  * written on the outside: every outside connection is TLS.
@@ -128,6 +129,8 @@ void sg_xport_stop(struct sg_svc *svc);
 /* Send one whole message; copies buf. Returns 0 or a negative code. */
 int sg_xport_send(struct sg_svc *svc, const struct sg_dest *d,
 		  const char *buf, size_t len);
+/* Free the loop state sg_xport_start() allocated (after the loop). */
+void sg_xport_loop_free(struct sg_gw *gw);
 /* Write what connections hold corked (the loop's check phase). */
 void sg_xport_flush(struct sg_gw *gw);
 /* Once a second: keep-alives, idle checks and reconnects. */
