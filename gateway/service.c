@@ -81,7 +81,7 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	}
 	if (s->protocol == SG_PROTO_RAW)
 		return svc;	/* a byte tunnel: no SIP, no media */
-	if (sg_proxy_check(svc, errf) < 0 ||
+	if (sg_proxy_start(svc) < 0 || sg_proxy_check(svc, errf) < 0 ||
 	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
 	    sg_session_init(svc->sess, svc, errf) < 0 ||
 	    sg_txn_init(svc) < 0) {
@@ -286,5 +286,6 @@ void sg_gw_free(struct sg_gw *gw)
 	free(gw->svc);
 	free(gw->retired);
 	sg_xport_loop_free(gw);
+	sg_proxy_loop_free(gw);
 	sg_cfg_free(gw->cfg);
 }

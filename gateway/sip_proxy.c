@@ -28,14 +28,25 @@
 
 #define OUT_MAX (SG_SIP_MAX_MSG + 8192)
 
-/* The proxy runs on the main loop only: one scratch of each is enough. */
-static struct sg_sip_msg msg_scratch;
-static char out_scratch[OUT_MAX];
-static char copy_scratch[SG_SIP_MAX_MSG + 1];
-static char sdp_scratch[16384];
-static bool injecting;		/* forward_response() of our own answer */
+/*
+ * Per-loop state (gw->proxy_loop): a message is handled to the end before
+ * the loop takes the next, so one scratch of each per loop is enough.
+ */
+struct sg_proxy_loop {
+	struct sg_sip_msg msg;		/* the message being handled */
+	char out[OUT_MAX];		/* what we forward */
+	char copy[SG_SIP_MAX_MSG + 1];	/* sg_proxy_respond_upstream() */
+	char sdp[16384];		/* the rewritten body */
+	char callid[256];		/* for the log context */
+	bool injecting;			/* forward_response() of our answer */
+};
 
-struct ob {			/* output builder over out_scratch */
+static struct sg_proxy_loop *ploop(const struct sg_svc *svc)
+{
+	return svc->gw->proxy_loop;
+}
+
+struct ob {			/* output builder over a buffer */
 	char *p;
 	size_t len, cap;
 	bool overflow;
@@ -1127,8 +1138,8 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 	body = m->body;
 	if (svc->sess) {
 		struct sg_session_msg sm = { .m = m, .from = src->side,
-		    .req_from = src->side, .body = m->body, .out = sdp_scratch,
-		    .outsz = sizeof(sdp_scratch) };
+		    .req_from = src->side, .body = m->body,
+		    .out = ploop(svc)->sdp, .outsz = sizeof(ploop(svc)->sdp) };
 		char warn[300];
 
 		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
@@ -1151,7 +1162,7 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 		    (const struct sockaddr *)&rp.dest.addr);
 	reg = is_register(m);
 
-	ob_init(&b, out_scratch, sizeof(out_scratch));
+	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
 	/* Request line. */
 	ob_str(&b, m->method);
 	ob_cstr(&b, " ");
@@ -1438,8 +1449,8 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	if (v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'l')
 		return;		/* answers our own ACK/BYE: nothing to do */
 	/* 100, retransmitted finals, answers to our CANCEL stop here. */
-	if (sg_txn_on_response(svc, m, v.branch, injecting, &txn) ==
-	    SG_TXN_DONE)
+	if (sg_txn_on_response(svc, m, v.branch, ploop(svc)->injecting,
+	    &txn) == SG_TXN_DONE)
 		return;
 	side = v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'i' ? SG_SIDE_INSIDE :
 	    SG_SIDE_OUTSIDE;
@@ -1470,8 +1481,8 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	body = m->body;
 	if (svc->sess) {
 		struct sg_session_msg sm = { .m = m, .from = src->side,
-		    .req_from = side, .body = m->body, .out = sdp_scratch,
-		    .outsz = sizeof(sdp_scratch) };
+		    .req_from = side, .body = m->body,
+		    .out = ploop(svc)->sdp, .outsz = sizeof(ploop(svc)->sdp) };
 
 		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
 		    SG_SESSION_DROP)
@@ -1489,7 +1500,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 				hang_up(svc, src, m);
 		}
 	}
-	ob_init(&b, out_scratch, sizeof(out_scratch));
+	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
 	if (refuse) {
 		ob_printf(&b, "SIP/2.0 %u %s\r\n", refuse,
 		    reason_phrase(refuse));
@@ -1551,11 +1562,10 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 static void proxy_on_msg(struct sg_svc *svc, const struct sg_src *src,
 			 char *buf, size_t len)
 {
-	struct sg_sip_msg *m = &msg_scratch;
+	struct sg_proxy_loop *pl = ploop(svc);
+	struct sg_sip_msg *m = &pl->msg;
 	struct sg_perr err = { 0, NULL };
 	int rc;
-
-	static char callid[256];
 
 	log_ctx_set(svc->cfg->name, NULL, &src->addr);
 	rc = sg_sip_parse(m, buf, len, src->kind != SG_XPORT_UDP, &err);
@@ -1565,9 +1575,9 @@ static void proxy_on_msg(struct sg_svc *svc, const struct sg_src *src,
 		log_ctx_clear();
 		return;
 	}
-	snprintf(callid, sizeof(callid), "%.*s",
-	    (int)SG_MIN(m->call_id.len, sizeof(callid) - 1), m->call_id.p);
-	log_ctx_set(svc->cfg->name, callid, &src->addr);
+	snprintf(pl->callid, sizeof(pl->callid), "%.*s",
+	    (int)SG_MIN(m->call_id.len, sizeof(pl->callid) - 1), m->call_id.p);
+	log_ctx_set(svc->cfg->name, pl->callid, &src->addr);
 	if (m->is_request)
 		forward_request(svc, src, m);
 	else
@@ -1586,7 +1596,8 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 			       enum sg_xport_kind kind, const char *buf,
 			       size_t len, unsigned code, const char *reason)
 {
-	struct sg_sip_msg *m = &msg_scratch;
+	struct sg_proxy_loop *pl = ploop(svc);
+	struct sg_sip_msg *m = &pl->msg;
 	struct sg_perr err;
 	struct sg_src src;
 	char rbuf[8192];
@@ -1595,8 +1606,8 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 
 	if (len > SG_SIP_MAX_MSG)
 		return;
-	memcpy(copy_scratch, buf, len);
-	if (sg_sip_parse(m, copy_scratch, len, true, &err) < 0 ||
+	memcpy(pl->copy, buf, len);
+	if (sg_sip_parse(m, pl->copy, len, true, &err) < 0 ||
 	    !m->is_request || sg_str_caseeq_lit(m->method, "ACK"))
 		return;
 	ob_init(&b, rbuf, sizeof(rbuf));
@@ -1639,9 +1650,9 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 	src.kind = kind;
 	svc->st.local_replies++;
 	if (sg_sip_parse(m, b.p, b.len, true, &err) == 0) {
-		injecting = true;
+		pl->injecting = true;
 		forward_response(svc, &src, m);
-		injecting = false;
+		pl->injecting = false;
 	}
 }
 
@@ -1678,6 +1689,22 @@ const struct sg_xport_ops sg_proxy_ops = {
 	.on_send_fail = proxy_on_send_fail,
 	.egress_check = proxy_egress_check,
 };
+
+/* The per-loop state the proxy needs, made by the first SIP service. */
+int sg_proxy_start(struct sg_svc *svc)
+{
+	if (svc->gw->proxy_loop == NULL &&
+	    (svc->gw->proxy_loop = calloc(1, sizeof(struct sg_proxy_loop))) ==
+	    NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+void sg_proxy_loop_free(struct sg_gw *gw)
+{
+	free(gw->proxy_loop);
+	gw->proxy_loop = NULL;
+}
 
 int sg_proxy_check(struct sg_svc *svc, FILE *errf)
 {

@@ -19,6 +19,11 @@
  * the egress check on every message sent (DESIGN §4). */
 extern const struct sg_xport_ops sg_proxy_ops;
 
+/* Make the per-loop state the proxy uses (before any message). */
+int sg_proxy_start(struct sg_svc *svc);
+/* Free it once the loop has ended. */
+void sg_proxy_loop_free(struct sg_gw *gw);
+
 /* Check that a service has what the proxy needs to advertise itself. */
 int sg_proxy_check(struct sg_svc *svc, FILE *errf);
 
