@@ -134,7 +134,7 @@ static int map_ares(int st)
 
 static uint16_t default_port(enum sg_xport_kind kind)
 {
-	return kind == SG_XPORT_TLS ? 5061 : 5060;
+	return sg_xport_default_port(kind);
 }
 
 static const char *naptr_service(enum sg_xport_kind kind)

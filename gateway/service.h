@@ -10,6 +10,15 @@
 
 #include "gw.h"
 
+/*
+ * The one validity check, after sg_cfg_load(), for `sipsgate -t`, the
+ * start and a reload: TLS credentials and token key. 0, or
+ * -EINVAL with every problem on errf.
+ */
+int sg_gw_check(const struct sg_cfg *cfg, FILE *errf);
+/* The flow-token key of cfg into key (random without token-key). */
+int sg_gw_token_key(const struct sg_cfg *cfg, struct sg_token_key *key,
+		    FILE *errf);
 /* Start one service of cfg; NULL (reasons on errf) when it cannot. */
 struct sg_svc *sg_service_start(struct sg_gw *gw,
 				const struct sg_cfg_service *s, FILE *errf);

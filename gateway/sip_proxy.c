@@ -375,7 +375,7 @@ static int uri_to_dest(struct sg_svc *svc, enum sg_side side,
 		else if (svc->inside_kind == SG_XPORT_TCP)
 			d->kind = SG_XPORT_TCP;
 	}
-	port = u.port ? u.port : d->kind == SG_XPORT_TLS ? 5061 : 5060;
+	port = u.port ? u.port : sg_xport_default_port(d->kind);
 	memcpy(host, u.host.p, u.host.len);
 	host[u.host.len] = '\0';
 	if (sg_addr_parse(host, port, &d->addr) == 0)
@@ -555,7 +555,7 @@ static void learn_alias(struct sg_svc *svc, const struct sg_sip_msg *m,
 		return;
 	memcpy(host, v.host.p, v.host.len);
 	host[v.host.len] = '\0';
-	if (sg_addr_parse(host, v.port ? v.port : 5061, &a) < 0)
+	if (sg_addr_parse(host, v.port ? v.port : SG_SIPS_PORT, &a) < 0)
 		return;
 	/* Only an alias on the address the connection comes from. */
 	sg_addr_host((const struct sockaddr *)&src->addr, host, sizeof(host));
@@ -1329,7 +1329,7 @@ static int response_dest(struct sg_svc *svc, struct sg_str via,
 	if (sg_sip_param_get(v.params, "rport", &val) && val.len > 0)
 		sg_str_to_u32(val, &port);
 	if (port == 0 || port > 65535)
-		port = v.port ? v.port : d->kind == SG_XPORT_TLS ? 5061 : 5060;
+		port = v.port ? v.port : sg_xport_default_port(d->kind);
 	if (sg_addr_parse(host, (uint16_t)port, &d->addr) < 0) {
 		struct sg_dest alt;
 
@@ -1704,14 +1704,4 @@ void sg_proxy_loop_free(struct sg_gw *gw)
 {
 	free(gw->proxy_loop);
 	gw->proxy_loop = NULL;
-}
-
-int sg_proxy_check(struct sg_svc *svc, FILE *errf)
-{
-	if (svc->adv_host[SG_SIDE_INSIDE][0] == '\0') {
-		fprintf(errf, "%s: the inside address is unknown (accept is a"
-		    " wildcard): set sip-inside = ADDRESS\n", svc->cfg->name);
-		return -EINVAL;
-	}
-	return 0;
 }

@@ -24,8 +24,6 @@ int sg_proxy_start(struct sg_svc *svc);
 /* Free it once the loop has ended. */
 void sg_proxy_loop_free(struct sg_gw *gw);
 
-/* Check that a service has what the proxy needs to advertise itself. */
-int sg_proxy_check(struct sg_svc *svc, FILE *errf);
 
 /* Our own answer to request m, built into out: its length, or 0. */
 size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
