@@ -145,17 +145,6 @@ static void adv_addr(struct sg_svc *svc, enum sg_side side,
 
 /* Local replies. */
 
-static const char *reason_phrase(unsigned code)
-{
-	switch (code) {
-	case 400: return "Bad Request";
-	case 481: return "Call/Transaction Does Not Exist";
-	case 488: return "Not Acceptable Here";
-	case 503: return "Service Unavailable";
-	default: return "Server Internal Error";
-	}
-}
-
 static void ob_top_via_fixed(struct ob *b, struct sg_str via_elem,
 			     const struct sg_src *src);
 static void ob_via_line_fixed(struct ob *b, struct sg_str value,
@@ -168,8 +157,7 @@ static void ob_via_line_fixed(struct ob *b, struct sg_str value,
  */
 size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 			    const struct sg_sip_msg *m, unsigned code,
-			    const char *reason, const char *extra, char *out,
-			    size_t cap)
+			    const char *extra, char *out, size_t cap)
 {
 	struct ob b;
 	unsigned i;
@@ -177,7 +165,7 @@ size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 
 	(void)svc;
 	ob_init(&b, out, cap);
-	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, sg_sip_reason(code));
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 
@@ -220,8 +208,7 @@ size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 
 /* Answer a request ourselves; the answer goes back where it came from. */
 void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
-		    const struct sg_sip_msg *m, unsigned code,
-		    const char *reason, const char *extra)
+		    const struct sg_sip_msg *m, unsigned code, const char *extra)
 {
 	char obuf[8192];
 	struct sg_dest d;
@@ -232,7 +219,7 @@ void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
 	/* A call refused here ends now, not at its media timeout. */
 	if (svc->sess)
 		sg_session_on_local_reply(svc->sess, m, src->side, code);
-	if ((n = sg_proxy_build_reply(svc, src, m, code, reason, extra, obuf,
+	if ((n = sg_proxy_build_reply(svc, src, m, code, extra, obuf,
 	    sizeof(obuf))) == 0)
 		return;
 	svc->st.local_replies++;
@@ -247,10 +234,9 @@ void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
 }
 
 static void reply(struct sg_svc *svc, const struct sg_src *src,
-		  const struct sg_sip_msg *m, unsigned code, const char *reason,
-		  const char *extra)
+		  const struct sg_sip_msg *m, unsigned code, const char *extra)
 {
-	sg_proxy_reply(svc, src, m, code, reason, extra);
+	sg_proxy_reply(svc, src, m, code, extra);
 }
 
 /*
@@ -289,8 +275,7 @@ static void reply_unparsed(struct sg_svc *svc, const struct sg_src *src,
 	    memmem(p, (size_t)(eol - p), " SIP/", 5) == NULL)
 		return;
 	ob_init(&b, obuf, sizeof(obuf));
-	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, code == 413 ?
-	    "Request Entity Too Large" : "Bad Request");
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, sg_sip_reason(code));
 	/* Skip the start line, then copy the headers a response needs. */
 	for (p = eol + 1; p < end; p = eol + 1) {
 		const char *colon;
@@ -671,16 +656,6 @@ static void ob_contact_untoken(struct sg_svc *svc, struct ob *b,
 
 /* Requests. */
 
-struct route_plan {
-	struct sg_dest dest;
-	unsigned routes_popped;		/* our Route entries to remove */
-	bool new_ruri;
-	char ruri[SG_TOKEN_MAX_URI + 1];
-	bool record_route;
-	bool has_rr_flow;		/* a Route entry of ours had a token */
-	struct sg_token rr_flow;	/* ... for the flow on the next side */
-};
-
 static bool creates_dialog(const struct sg_sip_msg *m)
 {
 	const struct sg_sip_hdr *to = sg_sip_hdr_find(m, SG_SIP_HDR_TO);
@@ -802,7 +777,7 @@ static unsigned flow_dest(struct sg_svc *svc, enum sg_side to,
  * A forged token in an entry naming us is a 403 in *code.
  */
 static bool strip_own_routes(struct sg_svc *svc, const struct sg_sip_msg *m,
-			     enum sg_side to, struct route_plan *rp,
+			     enum sg_side to, struct sg_proxy_plan *rp,
 			     struct sg_str *next, unsigned *code,
 			     const char **why)
 {
@@ -906,7 +881,7 @@ static void connect_dest(struct sg_svc *svc, enum sg_side to,
  * Returns 0, or a SIP status code to answer with.
  */
 static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
-			   const struct sg_src *src, struct route_plan *rp,
+			   const struct sg_src *src, struct sg_proxy_plan *rp,
 			   const char **why)
 {
 	enum sg_side to = src->side == SG_SIDE_INSIDE ? SG_SIDE_OUTSIDE :
@@ -916,7 +891,6 @@ static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
 	struct sg_sip_uri ru;
 	unsigned code;
 
-	memset(rp, 0, sizeof(*rp));
 	rp->record_route = creates_dialog(m);
 	if (strip_own_routes(svc, m, to, rp, &elem, &code, why)) {
 		/* Loose routing to the next proxy on the other side. */
@@ -994,7 +968,7 @@ static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
  * is never sent to one of our own sockets (482, counted).
  */
 static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
-			     const struct sg_src *src, struct route_plan *rp,
+			     const struct sg_src *src, struct sg_proxy_plan *rp,
 			     const char **why)
 {
 	unsigned code = plan_route(svc, m, src, rp, why);
@@ -1039,7 +1013,7 @@ static void ob_record_route(struct sg_svc *svc, struct ob *b,
 /* Our two rows: the side the request leaves on on top (RFC 5658). */
 static void ob_record_routes(struct sg_svc *svc, struct ob *b,
 			     const struct sg_src *src,
-			     const struct route_plan *rp,
+			     const struct sg_proxy_plan *rp,
 			     const struct sg_conn *oc)
 {
 	struct sg_token out, in;
@@ -1057,7 +1031,7 @@ static void ob_record_routes(struct sg_svc *svc, struct ob *b,
  * response goes back on it (RFC 3261 §18.2.2).
  */
 static void ob_our_via(struct sg_svc *svc, struct ob *b,
-		       const struct sg_src *src, const struct route_plan *rp,
+		       const struct sg_src *src, const struct sg_proxy_plan *rp,
 		       const struct sg_conn *oc, const char *branch)
 {
 	char host[256];
@@ -1066,8 +1040,7 @@ static void ob_our_via(struct sg_svc *svc, struct ob *b,
 	adv_addr(svc, rp->dest.side, oc, host, sizeof(host), &port);
 	ob_printf(b, "Via: SIP/2.0/%s ", xport_via_name(rp->dest.kind));
 	ob_hostport(b, host, port);
-	ob_printf(b, ";branch=%s%c%s;rport%s", SG_BRANCH_TAG,
-	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch,
+	ob_printf(b, ";branch=%s;rport%s", branch,
 	    rp->dest.kind == SG_XPORT_TLS && svc->adv_port[SG_SIDE_OUTSIDE] ?
 	    ";alias" : "");
 	if (src->conn)
@@ -1075,134 +1048,98 @@ static void ob_our_via(struct sg_svc *svc, struct ob *b,
 	ob_cstr(b, "\r\n");
 }
 
-static void forward_request(struct sg_svc *svc, const struct sg_src *src,
-			    struct sg_sip_msg *m)
+void sg_proxy_plan_request(struct sg_svc *svc, const struct sg_src *src,
+			   const struct sg_sip_msg *m, struct sg_proxy_plan *p)
 {
-	struct route_plan rp;
-	struct sg_str body;
-	const char *why = NULL;
-	const struct sg_conn *oc;
-	char branch[17], a[64];
-	struct ob b;
-	unsigned i, code, routes_left;
-	int first_rr, last_via;
-	bool first_via = true, has_mf = false, reg, strip = false;
-	int rc;
-	struct sg_txn_req tr;
+	const struct sg_sip_hdr *pr;
+	char hash[17];
 
-	/* Retransmissions, ACK for our non-2xx, CANCEL (RFC 3261 §17, §16.10). */
-	if (sg_txn_on_request(svc, src, m, &tr) == SG_TXN_DONE)
-		return;
+	memset(p, 0, sizeof(*p));
+	p->quiet = true;
 	if (m->max_forwards == 0) {
 		svc->st.too_many_hops++;
-		reply(svc, src, m, 483, "Too Many Hops", NULL);
+		p->status = 483;
+		p->why = "Max-Forwards is 0";
 		return;
 	}
-	if (sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE)) {
-		char extra[512];
-		const struct sg_sip_hdr *pr =
-		    sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE);
-
+	if ((pr = sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE)) != NULL) {
 		/* RFC 3261 §16.3 step 5: we support no proxy extensions. */
-		snprintf(extra, sizeof(extra), "Unsupported: %.*s\r\n",
+		snprintf(p->extra, sizeof(p->extra), "Unsupported: %.*s\r\n",
 		    (int)SG_MIN(pr->value.len, 400), pr->value.p);
-		reply(svc, src, m, 420, "Bad Extension", extra);
+		p->status = 420;
+		p->why = "Proxy-Require names an extension";
 		return;
 	}
-	branch_hash(svc, m, src, branch);
-	{
-		char full[64];
-
-		snprintf(full, sizeof(full), "%s%c%s", SG_BRANCH_TAG,
-		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch);
-		if (is_loop(m, full)) {
-			svc->st.loops++;
-			reply(svc, src, m, 482, "Loop Detected", NULL);
-			return;
-		}
-	}
-	if (src->kind == SG_XPORT_TLS)
-		learn_alias(svc, m, src);
-	if ((code = plan_request(svc, m, src, &rp, &why)) != 0) {
-		log_info("%s: %.*s from %s %s refused with %u: %s",
-		    svc->cfg->name, SG_STR_FMT(m->method), side_name(src->side),
-		    sg_addr_str((const struct sockaddr *)&src->addr, a,
-		    sizeof(a)), code, why);
-		reply(svc, src, m, code, code == 403 ? "Forbidden" :
-		    code == 404 ? "Not Found" : code == 430 ? "Flow Failed" :
-		    code == 482 ? "Loop Detected" : code == 400 ?
-		    "Bad Request" : "Service Unavailable", NULL);
+	branch_hash(svc, m, src, hash);
+	snprintf(p->branch, sizeof(p->branch), "%s%c%s", SG_BRANCH_TAG,
+	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', hash);
+	if (is_loop(m, p->branch)) {
+		svc->st.loops++;
+		p->status = 482;
+		p->why = "our own Via with this branch: a loop";
 		return;
 	}
-	/* Calls and media: the SDP that leaves, or a refusal (DESIGN §4). */
-	body = m->body;
-	if (svc->sess) {
-		struct sg_session_msg sm = { .m = m, .from = src->side,
-		    .req_from = src->side, .body = m->body,
-		    .out = ploop(svc)->sdp, .outsz = sizeof(ploop(svc)->sdp) };
-		char warn[300];
+	p->quiet = false;
+	if ((p->status = plan_request(svc, m, src, p, &p->why)) != 0)
+		return;
+	p->max_forwards = m->max_forwards < 0 ? 70 : m->max_forwards - 1;
+	p->contacts = is_register(m);
+}
 
-		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
-		    SG_SESSION_DROP)
-			return;		/* an ACK: counted and logged */
-		if (rc != 0) {
-			code = (unsigned)rc;
-			snprintf(warn, sizeof(warn), "Warning: 399 sipsgate"
-			    " \"%s\"\r\n", sm.why ? sm.why : "refused");
-			reply(svc, src, m, code, reason_phrase(code), warn);
-			return;
-		}
-		body = sm.body;
-		strip = sm.strip;
-	}
-	/* The connection the message will leave on, for our addresses. */
-	oc = rp.dest.conn;
-	if (oc == NULL && rp.dest.kind != SG_XPORT_UDP)
-		oc = sg_xport_find_conn(svc, rp.dest.side,
-		    (const struct sockaddr *)&rp.dest.addr);
-	reg = is_register(m);
+/*
+ * Write request m as plan p says into b: our Via, our Record-Route rows,
+ * the Route entries that named us gone, Max-Forwards, REGISTER Contacts as
+ * flow tokens, body (or none: strip) and Content-Length. oc is the
+ * connection it will leave on (for our addresses), or NULL. Returns 0, or
+ * the status to answer with (400: a Contact that cannot become a token).
+ */
+static unsigned build_request(struct sg_svc *svc, const struct sg_src *src,
+			      const struct sg_sip_msg *m,
+			      const struct sg_proxy_plan *p,
+			      const struct sg_conn *oc, struct sg_str body,
+			      bool strip, struct ob *b)
+{
+	unsigned i, routes_left = p->routes_popped;
+	int first_rr = m->first[SG_SIP_HDR_RECORD_ROUTE], last_via = -1;
+	bool first_via = true, has_mf = false;
 
-	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
 	/* Request line. */
-	ob_str(&b, m->method);
-	ob_cstr(&b, " ");
-	if (rp.new_ruri)
-		ob_cstr(&b, rp.ruri);
+	ob_str(b, m->method);
+	ob_cstr(b, " ");
+	if (p->new_ruri)
+		ob_cstr(b, p->ruri);
 	else
-		ob_str(&b, m->ruri);
-	ob_cstr(&b, " SIP/2.0\r\n");
+		ob_str(b, m->ruri);
+	ob_cstr(b, " SIP/2.0\r\n");
 	/*
 	 * Rows of one header name stay together (a UA copies the contiguous
 	 * Via block into its responses): our Via right above the first Via
 	 * row, our Record-Route rows right above the first Record-Route row,
 	 * or after the last Via row when there is none.
 	 */
-	first_rr = m->first[SG_SIP_HDR_RECORD_ROUTE];
-	last_via = -1;
 	for (i = 0; i < m->nhdrs; i++)
 		if (m->hdrs[i].id == SG_SIP_HDR_VIA)
 			last_via = (int)i;
-	routes_left = rp.routes_popped;
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 		struct sg_str rest, elem;
 		bool any;
 
-		if (rp.record_route && (int)i == first_rr)
-			ob_record_routes(svc, &b, src, &rp, oc);
+		if (p->record_route && (int)i == first_rr)
+			ob_record_routes(svc, b, src, p, oc);
 		switch (h->id) {
 		case SG_SIP_HDR_VIA:
 			if (!first_via) {
-				ob_str(&b, h->raw);
+				ob_str(b, h->raw);
 				break;
 			}
 			first_via = false;
-			ob_our_via(svc, &b, src, &rp, oc, branch);
-			ob_via_line_fixed(&b, h->value, src);
+			ob_our_via(svc, b, src, p, oc, p->branch);
+			ob_via_line_fixed(b, h->value, src);
 			break;
 		case SG_SIP_HDR_ROUTE:
 			if (routes_left == 0) {
-				ob_str(&b, h->raw);
+				ob_str(b, h->raw);
 				break;
 			}
 			rest = h->value;
@@ -1212,88 +1149,146 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 					routes_left--;
 					continue;
 				}
-				ob_cstr(&b, any ? ", " : "Route: ");
-				ob_str(&b, elem);
+				ob_cstr(b, any ? ", " : "Route: ");
+				ob_str(b, elem);
 				any = true;
 			}
 			if (any)
-				ob_cstr(&b, "\r\n");
+				ob_cstr(b, "\r\n");
 			break;
 		case SG_SIP_HDR_MAX_FORWARDS:
 			if (!has_mf)
-				ob_printf(&b, "Max-Forwards: %d\r\n",
-				    m->max_forwards - 1);
+				ob_printf(b, "Max-Forwards: %d\r\n",
+				    p->max_forwards);
 			has_mf = true;
 			break;
 		case SG_SIP_HDR_CONTACT:
-			if (!reg) {
-				ob_str(&b, h->raw);
+			if (!p->contacts) {
+				ob_str(b, h->raw);
 				break;
 			}
 			rest = h->value;
 			any = false;
 			while (sg_sip_list_next(&rest, &elem)) {
-				ob_cstr(&b, any ? ", " : "Contact: ");
-				if (ob_contact_token(svc, &b, elem, src,
-				    rp.dest.side, oc) < 0) {
-					reply(svc, src, m, 400, "Bad Request",
-					    "Warning: 399 sipsgate \"bad or"
-					    " too long Contact\"\r\n");
-					return;
-				}
+				ob_cstr(b, any ? ", " : "Contact: ");
+				if (ob_contact_token(svc, b, elem, src,
+				    p->dest.side, oc) < 0)
+					return 400;
 				any = true;
 			}
-			ob_cstr(&b, "\r\n");
+			ob_cstr(b, "\r\n");
 			break;
 		case SG_SIP_HDR_CONTENT_LENGTH:
 			break;		/* written below, from the body */
 		case SG_SIP_HDR_CONTENT_TYPE:
 			if (!strip)
-				ob_str(&b, h->raw);
+				ob_str(b, h->raw);
 			break;
 		default:
-			ob_str(&b, h->raw);
+			ob_str(b, h->raw);
 			break;
 		}
-		if (rp.record_route && first_rr < 0 && (int)i == last_via)
-			ob_record_routes(svc, &b, src, &rp, oc);
+		if (p->record_route && first_rr < 0 && (int)i == last_via)
+			ob_record_routes(svc, b, src, p, oc);
 	}
 	if (!has_mf)
-		ob_cstr(&b, "Max-Forwards: 70\r\n");
-	ob_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
-	ob_str(&b, body);
+		ob_printf(b, "Max-Forwards: %d\r\n", p->max_forwards);
+	ob_printf(b, "Content-Length: %zu\r\n\r\n", body.len);
+	ob_str(b, body);
+	return 0;
+}
+
+/*
+ * A request: the transaction layer first (retransmissions, ACK for our
+ * non-2xx, CANCEL: RFC 3261 §17, §16.10), then the plan, the media policy
+ * on its SDP (DESIGN §4), the message built and sent, a transaction kept
+ * where it leaves on UDP.
+ */
+static void forward_request(struct sg_svc *svc, const struct sg_src *src,
+			    struct sg_sip_msg *m)
+{
+	struct sg_proxy_plan p;
+	struct sg_txn_req tr;
+	struct sg_str body = m->body;
+	const struct sg_conn *oc;
+	unsigned status;
+	bool strip = false;
+	char a[64];
+	struct ob b;
+	int err;
+
+	if (sg_txn_on_request(svc, src, m, &tr) == SG_TXN_DONE)
+		return;
+	if (src->kind == SG_XPORT_TLS)
+		learn_alias(svc, m, src);	/* RFC 5923 */
+	sg_proxy_plan_request(svc, src, m, &p);
+	if (p.status != 0) {
+		if (!p.quiet)
+			log_info("%s: %.*s from %s %s refused with %u: %s",
+			    svc->cfg->name, SG_STR_FMT(m->method),
+			    side_name(src->side), sg_addr_str(
+			    (const struct sockaddr *)&src->addr, a, sizeof(a)),
+			    p.status, p.why);
+		reply(svc, src, m, p.status, p.extra[0] ? p.extra : NULL);
+		return;
+	}
+	/* Calls and media: the SDP that leaves, or a refusal (DESIGN §4). */
+	if (svc->sess) {
+		struct sg_session_msg sm = { .m = m, .from = src->side,
+		    .req_from = src->side, .body = m->body,
+		    .out = ploop(svc)->sdp, .outsz = sizeof(ploop(svc)->sdp) };
+		char warn[300];
+		int verdict = sg_session_on_msg(svc->sess, &sm);
+
+		if (verdict == SG_SESSION_DROP)
+			return;		/* an ACK: counted and logged */
+		if (verdict != 0) {
+			snprintf(warn, sizeof(warn), "Warning: 399 sipsgate"
+			    " \"%s\"\r\n", sm.why ? sm.why : "refused");
+			reply(svc, src, m, (unsigned)verdict, warn);
+			return;
+		}
+		body = sm.body;
+		strip = sm.strip;
+	}
+	/* The connection the message will leave on, for our addresses. */
+	oc = p.dest.conn;
+	if (oc == NULL && p.dest.kind != SG_XPORT_UDP)
+		oc = sg_xport_find_conn(svc, p.dest.side,
+		    (const struct sockaddr *)&p.dest.addr);
+	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
+	if ((status = build_request(svc, src, m, &p, oc, body, strip,
+	    &b)) != 0) {
+		reply(svc, src, m, status, "Warning: 399 sipsgate \"bad or too"
+		    " long Contact\"\r\n");
+		return;
+	}
 	/* RFC 3261 §18.1.1: too large for UDP goes by TCP, or 513. */
-	if (b.overflow || sg_txn_fit_udp(svc, &rp.dest, b.p, b.len) != 0) {
-		reply(svc, src, m, 513, "Message Too Large", NULL);
+	if (b.overflow || sg_txn_fit_udp(svc, &p.dest, b.p, b.len) != 0) {
+		reply(svc, src, m, 513, NULL);
 		return;
 	}
 	if (log_debug_enabled())
 		log_debug("%s: %.*s %s -> %s %s", svc->cfg->name,
 		    SG_STR_FMT(m->method), side_name(src->side),
-		    side_name(rp.dest.side), sg_addr_str(
-		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)));
-	if ((rc = sg_xport_send(svc, &rp.dest, b.p, b.len)) == -EACCES) {
+		    side_name(p.dest.side), sg_addr_str(
+		    (const struct sockaddr *)&p.dest.addr, a, sizeof(a)));
+	if ((err = sg_xport_send(svc, &p.dest, b.p, b.len)) == -EACCES) {
 		/* The egress check refused it (DESIGN §4): refuse the request. */
-		reply(svc, src, m, 488, reason_phrase(488), "Warning: 399"
-		    " sipsgate \"blocked by the media policy\"\r\n");
-	} else if (rc < 0) {
+		reply(svc, src, m, 488, "Warning: 399 sipsgate \"blocked by the"
+		    " media policy\"\r\n");
+	} else if (err < 0) {
 		log_info("%s: %.*s to %s: %s", svc->cfg->name,
 		    SG_STR_FMT(m->method), sg_addr_str(
-		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)),
-		    strerror(-rc));
-		reply(svc, src, m, 503, "Service Unavailable", NULL);
+		    (const struct sockaddr *)&p.dest.addr, a, sizeof(a)),
+		    strerror(-err));
+		reply(svc, src, m, 503, NULL);
 		return;
 	}
 	/* A UDP leg: keep a transaction (retransmissions, 100, 408). */
-	{
-		char full[64];
-
-		snprintf(full, sizeof(full), "%s%c%s", SG_BRANCH_TAG,
-		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch);
-		sg_txn_on_forwarded(svc, src, m, &tr, &rp.dest, full, b.p,
-		    b.len);
-	}
+	sg_txn_on_forwarded(svc, src, m, &tr, &p.dest, p.branch, b.p, b.len);
 }
+
 
 /* Responses. */
 
@@ -1503,7 +1498,7 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
 	if (refuse) {
 		ob_printf(&b, "SIP/2.0 %u %s\r\n", refuse,
-		    reason_phrase(refuse));
+		    sg_sip_reason(refuse));
 		ob_printf(&b, "Warning: 399 sipsgate \"%s\"\r\n",
 		    refuse_why ? refuse_why : "media refused");
 	} else {
@@ -1594,7 +1589,7 @@ static void proxy_on_msg(struct sg_svc *svc, const struct sg_src *src,
  */
 void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 			       enum sg_xport_kind kind, const char *buf,
-			       size_t len, unsigned code, const char *reason)
+			       size_t len, unsigned code)
 {
 	struct sg_proxy_loop *pl = ploop(svc);
 	struct sg_sip_msg *m = &pl->msg;
@@ -1611,7 +1606,7 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 	    !m->is_request || sg_str_caseeq_lit(m->method, "ACK"))
 		return;
 	ob_init(&b, rbuf, sizeof(rbuf));
-	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, sg_sip_reason(code));
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 		struct sg_sip_naddr na;
@@ -1668,7 +1663,7 @@ static void proxy_on_send_fail(struct sg_svc *svc, const char *buf,
 		return;		/* §18.1.1: no TCP there, sent over UDP */
 	/* As before transactions: the side is not known here. */
 	sg_proxy_respond_upstream(svc, SG_SIDE_INSIDE, SG_XPORT_UDP, buf, len,
-	    503, "Service Unavailable");
+	    503);
 }
 
 /*

@@ -25,21 +25,53 @@ int sg_proxy_start(struct sg_svc *svc);
 void sg_proxy_loop_free(struct sg_gw *gw);
 
 
-/* Our own answer to request m, built into out: its length, or 0. */
+/*
+ * What the proxy will do with a request, decided without sending anything
+ * (sg_proxy_plan_request): answer it itself, or forward it there, with
+ * these changes. The apply step (sip_proxy.c forward_request) builds the
+ * message from it, runs the media policy, and sends.
+ */
+struct sg_proxy_plan {
+	unsigned status;		/* != 0: answer with this, forward nothing */
+	const char *why;		/* why (static), for the log */
+	bool quiet;			/* an answer not worth a log line */
+	char extra[512];		/* header lines for that answer, or "" */
+	char branch[64];		/* our Via branch (RFC 3261 §16.11) */
+	struct sg_dest dest;		/* where it goes */
+	int max_forwards;		/* the value it leaves with */
+	unsigned routes_popped;		/* leading Route entries naming us */
+	bool new_ruri;			/* Request-URI from our flow token */
+	char ruri[SG_TOKEN_MAX_URI + 1];
+	bool record_route;		/* dialog-creating: our two rows */
+	bool contacts;			/* REGISTER: Contacts become tokens */
+	bool has_rr_flow;		/* a Route entry of ours had a token */
+	struct sg_token rr_flow;	/* ... for the flow on the next side */
+};
+
+/*
+ * Plan request m from src: Max-Forwards (483), Proxy-Require (420), loop
+ * versus spiral (482, RFC 3261 §16.3), routing (§16.4-16.6 for a proxy
+ * with two sides; docs/signalling.md), flow tokens (403/430), never to
+ * one of our own sockets (482). Sends nothing and changes nothing but
+ * the service's counters; testable on a parsed message without sockets.
+ */
+void sg_proxy_plan_request(struct sg_svc *svc, const struct sg_src *src,
+			   const struct sg_sip_msg *m, struct sg_proxy_plan *p);
+
+/* Our own answer to request m (reason phrase from sg_sip_reason()),
+ * built into out: its length, or 0. */
 size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 			    const struct sg_sip_msg *m, unsigned code,
-			    const char *reason, const char *extra, char *out,
-			    size_t cap);
+			    const char *extra, char *out, size_t cap);
 /* Our own answer to request m, sent back where it came from. */
 void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
-		    const struct sg_sip_msg *m, unsigned code,
-		    const char *reason, const char *extra);
+		    const struct sg_sip_msg *m, unsigned code, const char *extra);
 /*
  * Answer the request we sent (buf, toward side over kind) as if the next
  * hop had answered code: the response goes upstream by its Vias.
  */
 void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 			       enum sg_xport_kind kind, const char *buf,
-			       size_t len, unsigned code, const char *reason);
+			       size_t len, unsigned code);
 
 #endif /* SIPSGATE_GATEWAY_SIP_PROXY_H */

@@ -614,8 +614,7 @@ static void client_timeout(struct sg_txn *t, uint64_t now)
 	if (t->req && t->final == 0)
 		sg_proxy_respond_upstream(tt->svc, (enum sg_side)t->down.side,
 		    (enum sg_xport_kind)t->down.kind, t->req, t->req_len,
-		    t->cancelled ? 487 : 408, t->cancelled ?
-		    "Request Terminated" : "Request Timeout");
+		    t->cancelled ? 487 : 408);
 }
 
 static void txn_fire(struct sg_txn *t, uint64_t now)
@@ -629,7 +628,7 @@ static void txn_fire(struct sg_txn *t, uint64_t now)
 			sg_proxy_respond_upstream(tt->svc,
 			    (enum sg_side)t->down.side,
 			    (enum sg_xport_kind)t->down.kind, t->req,
-			    t->req_len, 100, "Trying");
+			    t->req_len, 100);
 	}
 	if (t->retx_at && t->retx_at <= now) {
 		/* Timers A and E (§17.1.1.2, §17.1.2.2). */
@@ -873,7 +872,7 @@ static enum sg_txn_verdict on_ack(struct sg_txn *t, uint64_t now)
 static void on_cancel(struct sg_txns *tt, struct sg_txn *t,
 		      const struct sg_src *src, const struct sg_sip_msg *m)
 {
-	sg_proxy_reply(tt->svc, src, m, 200, "OK", NULL);
+	sg_proxy_reply(tt->svc, src, m, 200, NULL);
 	if (t->cancelled || t->final) {
 		if (t->cancelled)
 			tt->absorbed++;
