@@ -626,10 +626,17 @@ static bool contact_is_own(struct sg_svc *svc, struct sg_str elem,
 
 	if (sg_sip_naddr_parse(elem, &na) < 0 ||
 	    sg_sip_uri_parse(na.uri, &u) < 0 || !sg_token_is_token(u.user) ||
-	    sg_token_decode(&svc->gw->token_key, u.user, &t) < 0)
+	    sg_token_decode(&svc->gw->token_key, u.user, &t) < 0 ||
+	    t.kind != d->kind)
 		return false;
-	return t.kind == d->kind && sg_addr_eq(
-	    (const struct sockaddr *)&t.addr, (const struct sockaddr *)&d->addr);
+	/* A TLS flow is named by the peer's identity, not its address
+	 * (flow_token_for): the connection the response leaves on must be
+	 * that peer's. */
+	if (t.flags & SG_TOKEN_F_PEER_ID)
+		return d->conn != NULL && d->conn->info.has_peer_id &&
+		    memcmp(d->conn->info.peer_id, t.id, SG_TOKEN_ID_LEN) == 0;
+	return sg_addr_eq((const struct sockaddr *)&t.addr,
+	    (const struct sockaddr *)&d->addr);
 }
 
 /* In a REGISTER response: give the phone back the Contact it sent. */
