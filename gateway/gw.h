@@ -127,6 +127,8 @@ struct sg_gw {
 	/* Per-loop state of the modules that run on this loop (scratch
 	 * buffers, rate limits): allocated at the first service start. */
 	struct sg_xport_loop *xport_loop;
+	/* Connections that are not SIP (pairing, pair.c), or NULL. */
+	const struct sg_xport_conn_ops *conn_ops;
 	struct sg_proxy_loop *proxy_loop;
 	/* A TLS connection accepted on a file descriptor at or above this
 	 * is closed at once: the rest stays for inside SIP, media and the

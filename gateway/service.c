@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "gw.h"
 #include "log.h"
+#include "pair.h"
 #include "service.h"
 #include "session.h"
 #include "sip_proxy.h"
@@ -104,7 +105,7 @@ int sg_gw_check(const struct sg_cfg *cfg, FILE *errf)
 
 		if (!sg_cfg_service_has_tls(s))
 			continue;
-		if (sg_tls_ctx_new(s, errf, &ctx) < 0) {
+		if (sg_pair_tls_ctx_new(s, errf, &ctx) < 0) {
 			fprintf(errf, "%s:%u: [%s]: TLS setup failed (see"
 			    " above)\n", s->file, s->line, s->name);
 			rc = -EINVAL;
@@ -131,7 +132,8 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	svc->gw = gw;
 	svc->cfg = s;
 	sg_cfg_hold(s);
-	if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
+	if (sg_cfg_service_has_tls(s) &&
+	    sg_pair_tls_ctx_new(s, errf, &svc->tls) < 0) {
 		fprintf(errf, "%s: TLS set-up failed\n", s->name);
 		svc_free(svc);
 		return NULL;
@@ -258,7 +260,8 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	for (i = 0; i < cfg->nservices; i++) {
 		const struct sg_cfg_service *s = &cfg->services[i];
 
-		if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
+		if (sg_cfg_service_has_tls(s) &&
+		    sg_pair_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
 			log_warnx("reload: [%s]: TLS set-up failed: nothing"
 			    " changed", s->name);
 			goto fail;

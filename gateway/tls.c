@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "pair.h"
 #include "tls.h"
 
 static void fmt_time(time_t t, char *buf, size_t len)
@@ -436,8 +435,6 @@ int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
 			goto fail;
 		}
 	}
-	if ((rc = sg_pair_tls_setup(cfg, ctx->cred, errf)) < 0)
-		goto fail;	/* pair = yes: its CA and CRL */
 	gnutls_certificate_set_verify_function(ctx->cred, verify_cb);
 	r = gnutls_priority_init2(&ctx->prio, cfg->tls_priority[0] ?
 	    cfg->tls_priority : SG_TLS_DEFAULT_PRIORITY, &errpos, 0);

@@ -108,6 +108,22 @@ struct sg_dest {
 };
 
 /*
+ * Hooks for connections that are not SIP (pairing sessions, pair.c),
+ * registered on the gateway (gw->conn_ops): prepare sets up an accepted
+ * TLS server session (0 or a negative code: the connection closes);
+ * is_special says after the handshake whether c is such a connection,
+ * ready hands it over; data gets what arrived in c->in; free releases
+ * its state when c is freed.
+ */
+struct sg_xport_conn_ops {
+	int (*prepare)(struct sg_conn *c);
+	bool (*is_special)(const struct sg_conn *c);
+	void (*ready)(struct sg_conn *c);
+	void (*data)(struct sg_conn *c);
+	void (*free)(struct sg_conn *c);
+};
+
+/*
  * What the transport calls, registered at start (libuv style): it knows
  * nothing of SIP above it. on_msg gets one whole SIP message (buf is
  * writable scratch the callee may use until it returns); on_send_fail a

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pair.h"
 #include "sip_msg.h"
 #include "xport_int.h"
 
@@ -215,7 +214,8 @@ static void conn_on_close(uv_handle_t *h)
 		n = p->next;
 		free(p);
 	}
-	sg_pair_conn_free(c);
+	if (c->svc->gw->conn_ops)
+		c->svc->gw->conn_ops->free(c);
 	if (c->tls) {
 		sg_tls_session_free(c->tls);
 		sg_tls_ctx_put(c->tlsp.ctx);
@@ -329,7 +329,7 @@ static void conn_frame(struct sg_conn *c)
 		return;
 	}
 	if (c->pair) {		/* a pairing session: never SIP */
-		sg_pair_conn_data(c);
+		svc->gw->conn_ops->data(c);
 		return;
 	}
 	memset(&src, 0, sizeof(src));
@@ -397,8 +397,9 @@ static void conn_tls_ready(struct sg_conn *c)
 	}
 	if (svc->link == c)
 		svc->link_backoff_s = 0;
-	if (!c->outbound && sg_pair_conn_is_pairing(c)) {
-		sg_pair_conn_ready(c);
+	if (!c->outbound && svc->gw->conn_ops &&
+	    svc->gw->conn_ops->is_special(c)) {
+		svc->gw->conn_ops->ready(c);
 		return;
 	}
 	if (c->raw)
@@ -732,7 +733,8 @@ static int conn_start_tls(struct sg_conn *c, bool server)
 	if ((rc = sg_tls_session_new(c->svc->tls, server, &c->tlsp,
 	    &c->tls)) < 0)
 		return rc;
-	if (server && (rc = sg_pair_session_prepare(c)) < 0) {
+	if (server && c->svc->gw->conn_ops &&
+	    (rc = c->svc->gw->conn_ops->prepare(c)) < 0) {
 		sg_tls_session_free(c->tls);
 		c->tls = NULL;
 		return rc;
