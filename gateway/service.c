@@ -150,7 +150,7 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	if (sg_proxy_start(svc) < 0 ||
 	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
 	    sg_session_init(svc->sess, svc, errf) < 0 ||
-	    sg_txn_init(svc) < 0) {
+	    sg_txn_init(svc, &sg_proxy_txn_ops) < 0) {
 		sg_xport_stop(svc);
 		retire(gw, svc);
 		return NULL;

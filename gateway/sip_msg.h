@@ -92,6 +92,8 @@ bool sg_sip_list_next(struct sg_str *rest, struct sg_str *elem);
 
 /* Header lookup by id (first occurrence) or by name (case-insensitive,
  * compact forms understood). NULL when absent. */
+#define SG_BRANCH_MAGIC "z9hG4bK"	/* RFC 3261 §8.1.1.7 */
+
 /*
  * The reason phrase for a status code (RFC 3261 §21 and the extensions
  * the gateway answers with: 430 RFC 5626); the class's phrase for a code

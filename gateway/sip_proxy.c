@@ -1686,6 +1686,11 @@ static int proxy_egress_check(struct sg_svc *svc, enum sg_side to,
 	return sg_session_egress_check(svc->sess, to, buf, len);
 }
 
+const struct sg_txn_ops sg_proxy_txn_ops = {
+	.respond_upstream = sg_proxy_respond_upstream,
+	.reply = sg_proxy_reply,
+};
+
 const struct sg_xport_ops sg_proxy_ops = {
 	.on_msg = proxy_on_msg,
 	.on_send_fail = proxy_on_send_fail,

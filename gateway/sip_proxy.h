@@ -10,14 +10,16 @@
 
 #include "gw.h"
 #include "sip_msg.h"
+#include "txn.h"
 #include "xport.h"
 
-#define SG_BRANCH_MAGIC "z9hG4bK"
 #define SG_BRANCH_TAG "z9hG4bK-sg"	/* our branches: tag + side + hash */
 
 /* What a SIP service's transport calls: messages, send failures, and
  * the egress check on every message sent (DESIGN §4). */
 extern const struct sg_xport_ops sg_proxy_ops;
+/* What the service's transaction layer calls (sg_txn_init). */
+extern const struct sg_txn_ops sg_proxy_txn_ops;
 
 /* Make the per-loop state the proxy uses (before any message). */
 int sg_proxy_start(struct sg_svc *svc);
