@@ -53,8 +53,8 @@ static inline bool sg_addr_ip16(const struct sockaddr *a, uint8_t ip[16])
 	if (a->sa_family == AF_INET) {
 		memset(ip, 0, 10);
 		ip[10] = ip[11] = 0xff;
-		memcpy(ip + 12,
-		    &((const struct sockaddr_in *)(const void *)a)->sin_addr, 4);
+		memcpy(ip + 12, &((const struct sockaddr_in *)
+		    (const void *)a)->sin_addr, 4);
 		return true;
 	}
 	if (a->sa_family == AF_INET6) {
@@ -88,7 +88,8 @@ static inline bool sg_addr_ip_eq_mapped(const struct sockaddr *a,
 static inline bool sg_addr_eq_mapped(const struct sockaddr *a,
 				     const struct sockaddr *b)
 {
-	return sg_addr_ip_eq_mapped(a, b) && sg_addr_nport(a) == sg_addr_nport(b);
+	return sg_addr_ip_eq_mapped(a, b) &&
+	    sg_addr_nport(a) == sg_addr_nport(b);
 }
 
 #endif /* SIPSGATE_GATEWAY_ADDR_H */

@@ -208,7 +208,8 @@ size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 
 /* Answer a request ourselves; the answer goes back where it came from. */
 void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
-		    const struct sg_sip_msg *m, unsigned code, const char *extra)
+		    const struct sg_sip_msg *m, unsigned code,
+		    const char *extra)
 {
 	char obuf[8192];
 	struct sg_dest d;

@@ -34,10 +34,10 @@ void sg_proxy_loop_free(struct sg_gw *gw);
  * message from it, runs the media policy, and sends.
  */
 struct sg_proxy_plan {
-	unsigned status;		/* != 0: answer with this, forward nothing */
+	unsigned status;		/* != 0: answer with this */
 	const char *why;		/* why (static), for the log */
 	bool quiet;			/* an answer not worth a log line */
-	char extra[512];		/* header lines for that answer, or "" */
+	char extra[512];		/* header lines for it, or "" */
 	char branch[64];		/* our Via branch (RFC 3261 §16.11) */
 	struct sg_dest dest;		/* where it goes */
 	int max_forwards;		/* the value it leaves with */
@@ -67,7 +67,8 @@ size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 			    const char *extra, char *out, size_t cap);
 /* Our own answer to request m, sent back where it came from. */
 void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
-		    const struct sg_sip_msg *m, unsigned code, const char *extra);
+		    const struct sg_sip_msg *m, unsigned code,
+		    const char *extra);
 /*
  * Answer the request we sent (buf, toward side over kind) as if the next
  * hop had answered code: the response goes upstream by its Vias.

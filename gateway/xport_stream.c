@@ -428,7 +428,8 @@ static void conn_tls_drive(struct sg_conn *c)
 			/* Counted as a handshake failure by sg_conn_close(). */
 			if (r == -ECONNRESET)
 				c->peer_closed = true;
-			log_ratelimited(&sg_xport_loop(svc)->rl_hs_fail, LOG_WARNING,
+			log_ratelimited(&sg_xport_loop(svc)->rl_hs_fail,
+			    LOG_WARNING,
 			    "%s: tls handshake %s %s failed: %s",
 			    svc->cfg->name, c->outbound ? "to" : "from",
 			    sg_addr_str((struct sockaddr *)&c->peer, a,
@@ -466,7 +467,8 @@ static void conn_tls_drive(struct sg_conn *c)
 			if (c->outbound)
 				continue;
 			svc->st.tls_reneg_refused++;
-			log_ratelimited(&sg_xport_loop(svc)->rl_reneg, LOG_WARNING, "%s: tls"
+			log_ratelimited(&sg_xport_loop(svc)->rl_reneg,
+			    LOG_WARNING, "%s: tls"
 			    " connection %llu from %s asked to renegotiate:"
 			    " refused, closing", svc->cfg->name,
 			    (unsigned long long)c->id, sg_addr_str(
@@ -526,7 +528,8 @@ static void conn_read(struct sg_conn *c, ssize_t n, const uv_buf_t *buf)
 		if (c->raw && !c->closing)
 			sg_raw_forward(c);		/* what is left, if it can */
 		if (c->tls && !c->ready && !c->closing)
-			log_ratelimited(&sg_xport_loop(svc)->rl_hs_fail, LOG_WARNING, "%s: tls"
+			log_ratelimited(&sg_xport_loop(svc)->rl_hs_fail,
+			    LOG_WARNING, "%s: tls"
 			    " handshake %s %s failed: the peer closed the"
 			    " connection (%s)", svc->cfg->name,
 			    c->outbound ? "to" : "from", sg_addr_str(
@@ -773,7 +776,8 @@ static const char *tls_admit(struct sg_svc *svc, struct sg_conn *c)
 	    uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
 	    fd >= svc->gw->fd_watermark) {
 		svc->st.tls_refused_fd++;
-		log_ratelimited(&sg_xport_loop(svc)->rl_refused, LOG_WARNING, "%s: refused tls"
+		log_ratelimited(&sg_xport_loop(svc)->rl_refused,
+		    LOG_WARNING, "%s: refused tls"
 		    " connection from %s: file descriptors are short (fd %d;"
 		    " those from %d up are kept for inside SIP, media and"
 		    " control)", cfg->name, sg_addr_str(peer, a, sizeof(a)),
@@ -782,7 +786,8 @@ static const char *tls_admit(struct sg_svc *svc, struct sg_conn *c)
 	}
 	if (svc->st.tls_handshaking >= cfg->tls_max_handshakes) {
 		svc->st.tls_refused_total++;
-		log_ratelimited(&sg_xport_loop(svc)->rl_refused, LOG_WARNING, "%s: refused tls"
+		log_ratelimited(&sg_xport_loop(svc)->rl_refused,
+		    LOG_WARNING, "%s: refused tls"
 		    " connection from %s: %u connections in handshake"
 		    " (tls-max-handshakes)", cfg->name,
 		    sg_addr_str(peer, a, sizeof(a)), cfg->tls_max_handshakes);
@@ -793,7 +798,8 @@ static const char *tls_admit(struct sg_svc *svc, struct sg_conn *c)
 			n++;
 	if (n >= cfg->tls_max_handshakes_src) {
 		svc->st.tls_refused_source++;
-		log_ratelimited(&sg_xport_loop(svc)->rl_refused, LOG_WARNING, "%s: refused tls"
+		log_ratelimited(&sg_xport_loop(svc)->rl_refused,
+		    LOG_WARNING, "%s: refused tls"
 		    " connection from %s: %u connections from that address in"
 		    " handshake (tls-max-handshakes-per-source)", cfg->name,
 		    sg_addr_str(peer, a, sizeof(a)), n);
@@ -814,7 +820,8 @@ static void listener_on_conn(uv_stream_t *ls, int status)
 		/* Out of descriptors: libuv accepted and closed what was
 		 * waiting, with a descriptor it keeps spare for this. */
 		svc->st.accept_fail++;
-		log_ratelimited(&sg_xport_loop(svc)->rl_accept, LOG_WARNING, "%s: accept on %s:"
+		log_ratelimited(&sg_xport_loop(svc)->rl_accept,
+		    LOG_WARNING, "%s: accept on %s:"
 		    " %s (pending connections closed)", svc->cfg->name,
 		    sg_addr_str((struct sockaddr *)&sk->addr, a, sizeof(a)),
 		    uv_strerror(status));
@@ -986,7 +993,8 @@ static void conn_hs_timeout(struct sg_conn *c)
 	svc->st.tls_hs_timeout++;
 	if (c->outbound && !c->connected)
 		svc->st.conn_fail++;
-	log_ratelimited(&sg_xport_loop(svc)->rl_hs_timeout, LOG_WARNING, "%s: tls handshake %s %s"
+	log_ratelimited(&sg_xport_loop(svc)->rl_hs_timeout,
+	    LOG_WARNING, "%s: tls handshake %s %s"
 	    " timed out after %u s (%s): closing", svc->cfg->name,
 	    c->outbound ? "to" : "from",
 	    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)),
@@ -1012,7 +1020,8 @@ static void conn_idle_check(struct sg_conn *c, uint64_t now)
 		return;
 	if (now - c->last_rx_ms >= lim) {
 		svc->st.tls_idle_close++;
-		log_ratelimited(&sg_xport_loop(svc)->rl_idle, LOG_INFO, "%s: tls connection %llu"
+		log_ratelimited(&sg_xport_loop(svc)->rl_idle,
+		    LOG_INFO, "%s: tls connection %llu"
 		    " from %s: nothing received for %u s (tls-idle-timeout):"
 		    " closing", svc->cfg->name, (unsigned long long)c->id,
 		    sg_addr_str((struct sockaddr *)&c->peer, a, sizeof(a)),

@@ -49,7 +49,8 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	}
 	if (!sg_cfg_is_trusted(svc->cfg, from)) {
 		svc->st.untrusted_drop++;
-		log_ratelimited(&sg_xport_loop(svc)->rl_untrusted, LOG_INFO, "%s: dropped datagram from %s:"
+		log_ratelimited(&sg_xport_loop(svc)->rl_untrusted,
+		    LOG_INFO, "%s: dropped datagram from %s:"
 		    " not in trusted", svc->cfg->name,
 		    sg_addr_str(from, a, sizeof(a)));
 		return;
