@@ -27,10 +27,7 @@
 
 #define CFG_MAX_DEPTH 8		/* include nesting */
 #define CFG_MAX_KEYS 64		/* >= SG_ARRAY_SIZE(keywords) */
-#define DEFAULT_CONTROL "/run/sipsgate/control.sock"
-#define DEFAULT_PAIR_DIR "/var/lib/sipsgate/pair"
 #define DEFAULT_PRIORITY SG_TLS_DEFAULT_PRIORITY
-#define DEFAULT_SUITE "AES_CM_128_HMAC_SHA1_80"
 #define ENDPOINT_VALID \
 	"udp:HOST[:PORT], tcp:HOST[:PORT], tls:HOST[:PORT]; " \
 	"IPv6 as [ADDR]:PORT"
@@ -77,19 +74,41 @@ struct ctx {
 #define SVC_GLOBAL (-1)		/* before the first section of a file */
 #define SVC_SCRATCH (-2)	/* in a section that was refused */
 
-/* A setter returns 0, -1 (caller reports "not valid" with c->why), or
- * -2 (the setter reported the problem itself). */
-struct keyword {
-	const char *name;
-	enum key_scope scope;
-	bool repeatable;
-	int (*set)(struct ctx *c, const char *v);
-	const char *valid;
-};
-
 struct named {
 	const char *name;
 	int value;
+};
+
+/* How a key's value is read (struct keyword). */
+enum key_type {
+	K_FUNC,		/* its own setter */
+	K_UINT,		/* a decimal in [min, max] into an unsigned field */
+	K_BOOL,		/* yes | no into a bool field */
+	K_ENUM,		/* one of names[] into an enum field */
+	K_REMOVED,	/* no longer a key: valid says what to do instead */
+};
+
+/*
+ * One row per key: the only place its scope, type, bounds, default and
+ * meaning of "valid" live. The typed kinds write field off of the scope's
+ * struct (struct sg_cfg or struct sg_cfg_service); set then, if given,
+ * checks more (K_UINT) or does all the work (K_FUNC). A setter returns 0,
+ * -1 (caller reports "not valid" with c->why), or -2 (the setter reported
+ * the problem itself). def is the default as an operator would write it,
+ * applied through the same code before a file's keys; NULL: empty/none.
+ */
+struct keyword {
+	const char *name;
+	enum key_scope scope;
+	enum key_type type;
+	bool repeatable;
+	size_t off;
+	unsigned long min, max;
+	const struct named *names;
+	size_t nnames;
+	int (*set)(struct ctx *c, const char *v);
+	const char *def;
+	const char *valid;	/* K_UINT: the unit; else the whole text */
 };
 
 static const struct named log_levels[] = {
@@ -308,7 +327,7 @@ static const char *parse_endpoint(const char *s, struct sg_cfg_endpoint *ep)
 	ep->port_given = colon[1] == '[' ? strstr(colon + 1, "]:") != NULL :
 	    strchr(colon + 1, ':') != NULL;
 	return parse_hostport(colon + 1, ep->host, sizeof(ep->host), &ep->port,
-			      ep->kind == SG_XPORT_TLS ? 5061 : 5060);
+			      sg_xport_default_port(ep->kind));
 }
 
 /* Parse "ADDR" or "ADDR/LEN" into a network with host bits cleared. */
@@ -391,12 +410,6 @@ static int set_name(struct ctx *c, char *dst, size_t size, const char *v)
 	return set_str(c, dst, size, v);
 }
 
-static int set_enum(struct ctx *c, const struct named *t, size_t n,
-		    const char *v, int *out)
-{
-	(void)c;
-	return lookup(t, n, v, out) ? 0 : -1;
-}
 
 static int set_user(struct ctx *c, const char *v)
 {
@@ -426,11 +439,6 @@ static int set_metrics(struct ctx *c, const char *v)
 	return set_str(c, c->cfg->metrics, sizeof(c->cfg->metrics), v);
 }
 
-static int set_log_level(struct ctx *c, const char *v)
-{
-	return set_enum(c, log_levels, SG_ARRAY_SIZE(log_levels), v,
-			&c->cfg->log_level);
-}
 
 static int set_token_key(struct ctx *c, const char *v)
 {
@@ -568,15 +576,6 @@ static int set_connect(struct ctx *c, const char *v)
 	return add_endpoint(c, v, false);
 }
 
-static int set_protocol(struct ctx *c, const char *v)
-{
-	int p;
-
-	if (set_enum(c, protocols, SG_ARRAY_SIZE(protocols), v, &p) < 0)
-		return -1;
-	cur_svc(c)->protocol = (enum sg_proto)p;
-	return 0;
-}
 
 /* trusted = 192.0.2.0/24, 2001:db8::/32, 198.51.100.7 (repeatable). */
 static int set_trusted(struct ctx *c, const char *v)
@@ -627,15 +626,6 @@ static int set_crl(struct ctx *c, const char *v)
 	return set_path(c, cur_svc(c)->crl, sizeof(cur_svc(c)->crl), v);
 }
 
-static int set_verify(struct ctx *c, const char *v)
-{
-	int x;
-
-	if (set_enum(c, verifies, SG_ARRAY_SIZE(verifies), v, &x) < 0)
-		return -1;
-	cur_svc(c)->verify = (enum sg_verify)x;
-	return 0;
-}
 
 static int set_verify_name(struct ctx *c, const char *v)
 {
@@ -687,141 +677,26 @@ static int set_tls_priority(struct ctx *c, const char *v)
 	return set_str(c, s->tls_priority, sizeof(s->tls_priority), v);
 }
 
-static int set_keepalive(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 0, 3600, &x) < 0)
-		return -1;
-	cur_svc(c)->keepalive = (unsigned)x;
-	return 0;
+
+/* After K_UINT: 1 s would close a connection before its first ping. */
+static int check_tls_idle_timeout(struct ctx *c, const char *v)
+{
+	(void)v;
+	return cur_svc(c)->tls_idle_timeout == 1 ? -1 : 0;
 }
 
-static int set_tls_handshake_timeout(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 1, 300, &x) < 0)
-		return -1;
-	cur_svc(c)->tls_handshake_timeout = (unsigned)x;
-	return 0;
-}
 
-static int set_tls_idle_timeout(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 0, 86400, &x) < 0 || (x > 0 && x < 2))
-		return -1;
-	cur_svc(c)->tls_idle_timeout = (unsigned)x;
-	return 0;
-}
 
-static int set_tls_max_handshakes(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 1, 100000, &x) < 0)
-		return -1;
-	cur_svc(c)->tls_max_handshakes = (unsigned)x;
-	return 0;
-}
 
-static int set_tls_max_handshakes_src(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 1, 100000, &x) < 0)
-		return -1;
-	cur_svc(c)->tls_max_handshakes_src = (unsigned)x;
-	return 0;
-}
 
-static int set_flow_timeout(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 10, 86400, &x) < 0)
-		return -1;
-	cur_svc(c)->flow_timeout = (unsigned)x;
-	return 0;
-}
 
-static int set_media_timeout(struct ctx *c, const char *v)
-{
-	unsigned long x;
 
-	if (parse_uint(v, 1, 86400, &x) < 0)
-		return -1;
-	cur_svc(c)->media_timeout = (unsigned)x;
-	return 0;
-}
-
-static int set_transactions(struct ctx *c, const char *v)
-{
-	int x;
-
-	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
-		return -1;
-	cur_svc(c)->transactions = x != 0;
-	return 0;
-}
-
-static int set_max_transactions(struct ctx *c, const char *v)
-{
-	unsigned long x;
-
-	if (parse_uint(v, 16, 10000000, &x) < 0)
-		return -1;
-	cur_svc(c)->max_transactions = (unsigned)x;
-	return 0;
-}
-
-static int set_timer(struct ctx *c, const char *v, unsigned *dst)
-{
-	unsigned long x;
-
-	(void)c;
-	if (parse_uint(v, 10, 60000, &x) < 0)
-		return -1;
-	*dst = (unsigned)x;
-	return 0;
-}
-
-static int set_timer_t1(struct ctx *c, const char *v)
-{
-	return set_timer(c, v, &cur_svc(c)->timer_t1);
-}
-
-static int set_timer_t2(struct ctx *c, const char *v)
-{
-	return set_timer(c, v, &cur_svc(c)->timer_t2);
-}
-
-static int set_timer_t4(struct ctx *c, const char *v)
-{
-	return set_timer(c, v, &cur_svc(c)->timer_t4);
-}
-
-static int set_media(struct ctx *c, const char *v)
-{
-	int x;
-
-	if (set_enum(c, medias, SG_ARRAY_SIZE(medias), v, &x) < 0)
-		return -1;
-	cur_svc(c)->media = (enum sg_media_policy)x;
-	return 0;
-}
-
-static int set_media_latch(struct ctx *c, const char *v)
-{
-	int x;
-
-	if (set_enum(c, latches, SG_ARRAY_SIZE(latches), v, &x) < 0)
-		return -1;
-	cur_svc(c)->media_latch = (enum sg_latch_mode)x;
-	return 0;
-}
 
 /* srtp-suites = NAME NAME ...: replaces the default list, order kept. */
 static int set_srtp_suites(struct ctx *c, const char *v)
@@ -943,114 +818,213 @@ static int set_sip_outside(struct ctx *c, const char *v)
 	return set_sip_addr(c, s->sip_outside, sizeof(s->sip_outside), v);
 }
 
-static int set_sips_rewrite(struct ctx *c, const char *v)
-{
-	int x;
 
-	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
-		return -1;
-	cur_svc(c)->sips_rewrite = x != 0;
-	return 0;
-}
 
-static int set_tls_trace(struct ctx *c, const char *v)
-{
-	int x;
-
-	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
-		return -1;
-	cur_svc(c)->tls_trace = x != 0;
-	return 0;
-}
-
-/* pair = yes: this service's TLS listener takes `sipsgate pair` joins
- * and trusts the certificates its pairing CA signed (docs/pairing.md). */
-static int set_pair(struct ctx *c, const char *v)
-{
-	int x;
-
-	if (set_enum(c, yesno, SG_ARRAY_SIZE(yesno), v, &x) < 0)
-		return -1;
-	cur_svc(c)->pair = x != 0;
-	return 0;
-}
 
 static int set_pair_dir(struct ctx *c, const char *v)
 {
 	return set_path(c, c->cfg->pair_dir, sizeof(c->cfg->pair_dir), v);
 }
 
+/* Field sizes are checked where a row names them. */
+#define FIELD(type, f, want) (offsetof(type, f) + 0 * sizeof(char[ \
+	sizeof(((type *)0)->f) == sizeof(want) ? 1 : -1]))
+#define SF(f, want) FIELD(struct sg_cfg_service, f, want)
+#define GF(f, want) FIELD(struct sg_cfg, f, want)
 #define G SCOPE_GLOBAL
 #define S SCOPE_SERVICE
+#define FUNC(n, sc, rep, fn, d, v) \
+	{ n, sc, K_FUNC, rep, 0, 0, 0, NULL, 0, fn, d, v }
+#define UINT(n, f, lo, hi, d, unit) \
+	{ n, S, K_UINT, false, SF(f, unsigned), lo, hi, NULL, 0, NULL, d, unit }
+#define BOOL(n, f, d) \
+	{ n, S, K_BOOL, false, SF(f, bool), 0, 0, NULL, 0, NULL, d, NULL }
+#define ENUM(n, sc, off, t, d) \
+	{ n, sc, K_ENUM, false, off, 0, 0, t, SG_ARRAY_SIZE(t), NULL, d, NULL }
+#define REMOVED(n, sc, why) \
+	{ n, sc, K_REMOVED, false, 0, 0, 0, NULL, 0, NULL, NULL, why }
 /* Sorted by name (strcmp): looked up with bsearch(). */
 static const struct keyword keywords[] = {
-	{ "accept", S, true, set_accept, ENDPOINT_VALID },
-	{ "ca", S, false, set_ca, "a PEM file of CA certificates" },
-	{ "cert", S, false, set_cert, "a PEM certificate (chain) file" },
-	{ "connect", S, true, set_connect, ENDPOINT_VALID },
-	{ "control", G, false, set_control, "an absolute path of a socket" },
-	{ "crl", S, false, set_crl, "a PEM CRL file" },
-	{ "flow-timeout", S, false, set_flow_timeout, "10..86400 seconds" },
-	{ "group", G, false, set_group, "a group name" },
-	{ "include", G, true, set_include, "a directory or a file" },
-	{ "keepalive", S, false, set_keepalive, "0..3600 seconds, 0 = off" },
-	{ "key", S, false, set_key, "a PEM private key file" },
-	{ "log-level", G, false, set_log_level,
-	  "error, warning, info, debug" },
-	{ "max-transactions", S, false, set_max_transactions,
-	  "16..10000000" },
-	{ "media", S, false, set_media, "srtp, srtp-optional, relay" },
-	{ "media-inside", S, false, set_media_inside, "an IP address" },
-	{ "media-latch", S, false, set_media_latch, "strict, sdp-ip, first" },
-	{ "media-outside", S, false, set_media_outside, "an IP address" },
-	{ "media-timeout", S, false, set_media_timeout, "1..86400 seconds" },
-	{ "metrics", G, false, set_metrics, "HOST:PORT or [ADDR]:PORT" },
-	{ "pair", S, false, set_pair, "yes, no" },
-	{ "pair-dir", G, false, set_pair_dir, "a directory" },
-	{ "pin-sha256", S, true, set_pin,
-	  "base64 of the SHA-256 of a public key (44 characters)" },
-	{ "protocol", S, false, set_protocol, "sip, raw" },
-	{ "rtp-ports", S, false, set_rtp_ports,
-	  "MIN-MAX, even MIN, 1024..65535, at least 4 ports" },
-	{ "sip-inside", S, false, set_sip_inside, "an address or a DNS name" },
-	{ "sip-outside", S, false, set_sip_outside,
-	  "an address or a DNS name" },
-	{ "sips-rewrite", S, false, set_sips_rewrite, "yes, no" },
-	{ "srtp-suites", S, false, set_srtp_suites,
-	  "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, "
-	  "AEAD_AES_128_GCM, AEAD_AES_256_GCM, AES_256_CM_HMAC_SHA1_80; "
-	  "space-separated" },
-	{ "timer-t1", S, false, set_timer_t1, "10..60000 milliseconds" },
-	{ "timer-t2", S, false, set_timer_t2, "10..60000 milliseconds" },
-	{ "timer-t4", S, false, set_timer_t4, "10..60000 milliseconds" },
-	{ "tls-handshake-timeout", S, false, set_tls_handshake_timeout,
-	  "1..300 seconds" },
-	{ "tls-idle-timeout", S, false, set_tls_idle_timeout,
+	FUNC("accept", S, true, set_accept, NULL, ENDPOINT_VALID),
+	FUNC("ca", S, false, set_ca, NULL, "a PEM file of CA certificates"),
+	FUNC("cert", S, false, set_cert, NULL,
+	     "a PEM certificate (chain) file"),
+	FUNC("connect", S, true, set_connect, NULL, ENDPOINT_VALID),
+	FUNC("control", G, false, set_control, "/run/sipsgate/control.sock",
+	     "an absolute path of a socket"),
+	FUNC("crl", S, false, set_crl, NULL, "a PEM CRL file"),
+	REMOVED("flow-timeout", S, "flow tokens do not expire, so the key "
+		"did nothing (a time in the token would give the phone a new "
+		"Contact at each re-registration, and the registrar a new "
+		"binding each time); the registrar's expiry ends stale "
+		"bindings. Delete the line"),
+	FUNC("group", G, false, set_group, NULL, "a group name"),
+	FUNC("include", G, true, set_include, NULL, "a directory or a file"),
+	UINT("keepalive", keepalive, 0, 3600, "30", "seconds (0: off)"),
+	FUNC("key", S, false, set_key, NULL, "a PEM private key file"),
+	ENUM("log-level", G, GF(log_level, int), log_levels, "info"),
+	UINT("max-transactions", max_transactions, 16, 10000000, "100000",
+	     "transactions"),
+	ENUM("media", S, SF(media, int), medias, "srtp"),
+	FUNC("media-inside", S, false, set_media_inside, NULL,
+	     "an IP address"),
+	ENUM("media-latch", S, SF(media_latch, int), latches, "strict"),
+	FUNC("media-outside", S, false, set_media_outside, NULL,
+	     "an IP address"),
+	UINT("media-timeout", media_timeout, 1, 86400, "120", "seconds"),
+	FUNC("metrics", G, false, set_metrics, NULL,
+	     "HOST:PORT or [ADDR]:PORT"),
+	BOOL("pair", pair, "no"),
+	FUNC("pair-dir", G, false, set_pair_dir, "/var/lib/sipsgate/pair",
+	     "a directory"),
+	FUNC("pin-sha256", S, true, set_pin, NULL,
+	     "base64 of the SHA-256 of a public key (44 characters)"),
+	ENUM("protocol", S, SF(protocol, int), protocols, "sip"),
+	FUNC("rtp-ports", S, false, set_rtp_ports, "20000-29999",
+	     "MIN-MAX, even MIN, 1024..65535, at least 4 ports"),
+	FUNC("sip-inside", S, false, set_sip_inside, NULL,
+	     "an address or a DNS name"),
+	FUNC("sip-outside", S, false, set_sip_outside, NULL,
+	     "an address or a DNS name"),
+	BOOL("sips-rewrite", sips_rewrite, "no"),
+	FUNC("srtp-suites", S, false, set_srtp_suites,
+	     "AES_CM_128_HMAC_SHA1_80",
+	     "AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, "
+	     "AEAD_AES_128_GCM, AEAD_AES_256_GCM, AES_256_CM_HMAC_SHA1_80; "
+	     "space-separated"),
+	UINT("timer-t1", timer_t1, 10, 60000, "500", "milliseconds"),
+	UINT("timer-t2", timer_t2, 10, 60000, "4000", "milliseconds"),
+	UINT("timer-t4", timer_t4, 10, 60000, "5000", "milliseconds"),
+	UINT("tls-handshake-timeout", tls_handshake_timeout, 1, 300, "10",
+	     "seconds"),
+	{ "tls-idle-timeout", S, K_UINT, false, SF(tls_idle_timeout, unsigned),
+	  0, 86400, NULL, 0, check_tls_idle_timeout, "120",
 	  "0 (off) or 2..86400 seconds" },
-	{ "tls-max-handshakes", S, false, set_tls_max_handshakes,
-	  "1..100000 connections" },
-	{ "tls-max-handshakes-per-source", S, false,
-	  set_tls_max_handshakes_src, "1..100000 connections" },
-	{ "tls-priority", S, false, set_tls_priority,
-	  "a GnuTLS priority string" },
-	{ "tls-trace", S, false, set_tls_trace, "yes, no" },
-	{ "token-key", G, false, set_token_key, "a file name" },
-	{ "transactions", S, false, set_transactions, "yes, no" },
-	{ "trusted", S, true, set_trusted,
-	  "comma-separated addresses or CIDRs, IPv4 or IPv6" },
-	{ "user", G, false, set_user, "a user name" },
-	{ "verify", S, false, set_verify, "none, optional, require" },
-	{ "verify-name", S, false, set_verify_name, "a DNS name or address" },
+	UINT("tls-max-handshakes", tls_max_handshakes, 1, 100000, "256",
+	     "connections"),
+	UINT("tls-max-handshakes-per-source", tls_max_handshakes_src, 1,
+	     100000, "32", "connections"),
+	FUNC("tls-priority", S, false, set_tls_priority, DEFAULT_PRIORITY,
+	     "a GnuTLS priority string"),
+	BOOL("tls-trace", tls_trace, "no"),
+	FUNC("token-key", G, false, set_token_key, NULL, "a file name"),
+	BOOL("transactions", transactions, "yes"),
+	FUNC("trusted", S, true, set_trusted, NULL,
+	     "comma-separated addresses or CIDRs, IPv4 or IPv6"),
+	FUNC("user", G, false, set_user, NULL, "a user name"),
+	ENUM("verify", S, SF(verify, int), verifies, "require"),
+	FUNC("verify-name", S, false, set_verify_name, NULL,
+	     "a DNS name or address"),
 };
 #undef G
 #undef S
+#undef FUNC
+#undef UINT
+#undef BOOL
+#undef ENUM
+#undef REMOVED
+#undef SF
+#undef GF
+#undef FIELD
 
 _Static_assert(SG_ARRAY_SIZE(keywords) <= CFG_MAX_KEYS,
 	       "raise CFG_MAX_KEYS");
+_Static_assert(sizeof(enum sg_proto) == sizeof(int) &&
+	       sizeof(enum sg_verify) == sizeof(int) &&
+	       sizeof(enum sg_media_policy) == sizeof(int) &&
+	       sizeof(enum sg_latch_mode) == sizeof(int),
+	       "K_ENUM fields are written as int");
 
 static int keyword_cmp(const void *k, const void *e)
 {
 	return strcasecmp(k, ((const struct keyword *)e)->name);
+}
+
+static const struct keyword *keyword_find(const char *name)
+{
+	return bsearch(name, keywords, SG_ARRAY_SIZE(keywords),
+		       sizeof(keywords[0]), keyword_cmp);
+}
+
+/* What is valid for kw, for error messages. */
+static const char *key_valid(const struct keyword *kw, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	switch (kw->type) {
+	case K_UINT:
+		if (kw->set != NULL)	/* more than bounds: the whole text */
+			return kw->valid;
+		snprintf(buf, len, "%lu..%lu %s", kw->min, kw->max, kw->valid);
+		return buf;
+	case K_BOOL:
+		return "yes, no";
+	case K_ENUM:
+		buf[0] = '\0';
+		for (size_t i = 0; i < kw->nnames && off < len; i++)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s",
+			    i ? ", " : "", kw->names[i].name);
+		return buf;
+	default:
+		return kw->valid;
+	}
+}
+
+/*
+ * Parse v for kw and store it in the current scope (the file's globals or
+ * the section's service): the one code path for a file's keys and for the
+ * defaults. Returns as a setter does.
+ */
+static int key_apply(struct ctx *c, const struct keyword *kw, const char *v)
+{
+	char *base = kw->scope == SCOPE_GLOBAL ? (char *)c->cfg :
+	    (char *)cur_svc(c);
+	unsigned long x;
+	int e;
+
+	switch (kw->type) {
+	case K_UINT:
+		if (parse_uint(v, kw->min, kw->max, &x) < 0)
+			return -1;
+		*(unsigned *)(void *)(base + kw->off) = (unsigned)x;
+		return kw->set ? kw->set(c, v) : 0;
+	case K_BOOL:
+		if (!lookup(yesno, SG_ARRAY_SIZE(yesno), v, &e))
+			return -1;
+		*(bool *)(void *)(base + kw->off) = e != 0;
+		return 0;
+	case K_ENUM:
+		if (!lookup(kw->names, kw->nnames, v, &e))
+			return -1;
+		memcpy(base + kw->off, &e, sizeof(e));
+		return 0;
+	case K_REMOVED:
+		cfg_err(c, "key '%s': no longer a key: %s", kw->name, kw->valid);
+		return -2;
+	default:
+		return kw->set(c, v);
+	}
+}
+
+/* Every default of a scope, before its keys (c->svc names the service). */
+static void key_defaults(struct ctx *c, enum key_scope scope)
+{
+	for (size_t i = 0; i < SG_ARRAY_SIZE(keywords); i++) {
+		int rc;
+
+		if (keywords[i].scope != scope || keywords[i].def == NULL)
+			continue;
+		rc = key_apply(c, &keywords[i], keywords[i].def);
+		assert(rc == 0);	/* a default the table refuses: a bug */
+		(void)rc;
+	}
+}
+
+const char *sg_cfg_key_default(const char *name)
+{
+	const struct keyword *kw = keyword_find(name);
+
+	return kw ? kw->def : NULL;
 }
 
 /* Reading files ---------------------------------------------------------- */
@@ -1083,11 +1057,11 @@ static int on_key(void *user, const char *section, const char *name,
 	enum key_scope scope = c->svc == SVC_GLOBAL ? SCOPE_GLOBAL :
 	    SCOPE_SERVICE;
 	struct seen *seen;
+	char vbuf[256];
 	int rc;
 
 	(void)section;	/* sections are tracked by the reader, see below */
-	kw = bsearch(name, keywords, SG_ARRAY_SIZE(keywords),
-		     sizeof(keywords[0]), keyword_cmp);
+	kw = keyword_find(name);
 	if (kw == NULL) {
 		unknown_key(c, name, scope);
 		return 1;
@@ -1098,9 +1072,9 @@ static int on_key(void *user, const char *section, const char *name,
 			"a service key: only valid inside a [service] section");
 		return 1;
 	}
-	if (*value == '\0') {
+	if (*value == '\0' && kw->type != K_REMOVED) {
 		cfg_err(c, "key '%s': the value is empty (valid: %s)",
-			kw->name, kw->valid);
+			kw->name, key_valid(kw, vbuf, sizeof(vbuf)));
 		return 1;
 	}
 	seen = kw->scope == SCOPE_GLOBAL ? &c->gseen[kw - keywords] :
@@ -1114,35 +1088,17 @@ static int on_key(void *user, const char *section, const char *name,
 	seen->file = c->file;
 	seen->line = c->line;
 	c->why[0] = '\0';
-	if ((rc = kw->set(c, value)) == -1)
+	if ((rc = key_apply(c, kw, value)) == -1)
 		cfg_err(c, "key '%s': '%s' is not valid%s (valid: %s)",
-			kw->name, value, c->why, kw->valid);
+			kw->name, value, c->why, key_valid(kw, vbuf, sizeof(vbuf)));
 	return 1;
 }
 
-static void svc_defaults(struct sg_cfg_service *s)
+/* A new service (c->svc set to it): zero, then the table's defaults. */
+static void svc_defaults(struct ctx *c, struct sg_cfg_service *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->protocol = SG_PROTO_SIP;
-	s->verify = SG_VERIFY_REQUIRE;
-	strcpy(s->tls_priority, DEFAULT_PRIORITY);
-	s->keepalive = 30;
-	s->tls_handshake_timeout = 10;
-	s->tls_idle_timeout = 120;	/* 4 x keepalive */
-	s->tls_max_handshakes = 256;
-	s->tls_max_handshakes_src = 32;
-	s->media = SG_MEDIA_SRTP;
-	s->nsuites = 1;
-	strcpy(s->suites[0], DEFAULT_SUITE);
-	s->rtp_min = 20000;
-	s->rtp_max = 29999;
-	s->flow_timeout = 3600;
-	s->media_timeout = 120;
-	s->transactions = true;
-	s->max_transactions = 100000;
-	s->timer_t1 = 500;
-	s->timer_t2 = 4000;
-	s->timer_t4 = 5000;
+	key_defaults(c, SCOPE_SERVICE);
 }
 
 static bool is_section_name(const char *s, size_t max)
@@ -1165,7 +1121,7 @@ static void on_section(struct ctx *c, const char *line)
 	struct sg_str n;
 
 	c->svc = SVC_SCRATCH;
-	svc_defaults(&c->scratch);
+	svc_defaults(c, &c->scratch);
 	memset(&c->scratch_meta, 0, sizeof(c->scratch_meta));
 	if (end == NULL) {
 		cfg_err(c, "'%s': a section header needs a closing ']'", line);
@@ -1212,12 +1168,12 @@ static void on_section(struct ctx *c, const char *line)
 		c->cap = cap;
 	}
 	s = &cfg->services[cfg->nservices];
-	svc_defaults(s);
+	c->svc = (int)cfg->nservices++;
+	svc_defaults(c, s);
 	strcpy(s->name, name);
 	snprintf(s->file, sizeof(s->file), "%s", c->file);
 	s->line = c->line;
-	memset(&c->meta[cfg->nservices], 0, sizeof(c->meta[0]));
-	c->svc = (int)cfg->nservices++;
+	memset(&c->meta[c->svc], 0, sizeof(c->meta[0]));
 }
 
 /* Where inih would split "key = value": '=' or ':' before any comment. */
@@ -1382,7 +1338,7 @@ static bool is_wildcard_host(const char *h)
 /*
  * Can the daemon know the SIP address of the inside (for Via, Record-Route
  * and Contact)? From sip-inside, a specific udp:/tcp: accept address, or
- * an inside connect to route toward (sip_proxy.c sg_proxy_check()).
+ * an inside connect to route toward (xport.c; the one place this is decided).
  */
 static bool inside_known(const struct sg_cfg_service *s)
 {
@@ -1404,6 +1360,47 @@ static bool has_tls_accept(const struct sg_cfg_service *s)
 		if (s->accept[i].kind == SG_XPORT_TLS)
 			return true;
 	return false;
+}
+
+/*
+ * The host the daemon will write into SIP on a side (xport.c): sip-inside
+ * or sip-outside, else the first accept of that side on a specific
+ * address; NULL when it comes from the side's connect (the local address
+ * toward it, or once its name is resolved) or from nowhere.
+ */
+static const char *sip_host(const struct sg_cfg_service *s, bool outside)
+{
+	const char *set = outside ? s->sip_outside : s->sip_inside;
+
+	if (set[0] != '\0')
+		return set;
+	for (unsigned i = 0; i < s->naccept; i++)
+		if ((s->accept[i].kind == SG_XPORT_TLS) == outside &&
+		    !is_wildcard_host(s->accept[i].host))
+			return s->accept[i].host;
+	return NULL;
+}
+
+static bool has_connect(const struct sg_cfg_service *s, bool outside)
+{
+	for (unsigned i = 0; i < s->nconnect; i++)
+		if ((s->connect[i].kind == SG_XPORT_TLS) == outside)
+			return true;
+	return false;
+}
+
+/*
+ * Media on a side binds to, and SDP names, an address: media-inside or
+ * media-outside, else the side's SIP host when it is an IP address, else
+ * the local address toward (or the resolved address of) its connect.
+ */
+static bool media_addr_known(const struct sg_cfg_service *s, bool outside)
+{
+	const char *host = sip_host(s, outside);
+
+	if ((outside ? s->media_outside : s->media_inside)[0] != '\0')
+		return true;
+	return host != NULL ? is_ip_literal(host) : has_connect(s, outside);
 }
 
 static void check_service(struct ctx *c, const struct sg_cfg_service *s)
@@ -1456,6 +1453,14 @@ static void check_service(struct ctx *c, const struct sg_cfg_service *s)
 		SVC_ERR("[%s]: the inside accepts on a wildcard address and "
 			"nothing says which address phones reach: set "
 			"sip-inside = ADDRESS", s->name);
+	for (int out = 0; out < 2 && !raw && inside && tls; out++)
+		if ((out || inside_known(s)) && !media_addr_known(s, out))
+			SVC_ERR("[%s]: media on the %s needs an address: set "
+				"media-%s = ADDRESS (%s)", s->name,
+				out ? "outside" : "inside",
+				out ? "outside" : "inside", sip_host(s, out) ?
+				"the SIP host is a name" : "no specific accept "
+				"address and no connect on that side");
 	if (s->timer_t2 < s->timer_t1)
 		SVC_ERR("[%s]: key 'timer-t2' (%u ms) is below timer-t1 (%u ms):"
 			" T2 caps the retransmission interval, so T2 >= T1",
@@ -1489,13 +1494,11 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out)
 		free(cfg);
 		return -ENOMEM;
 	}
-	strcpy(cfg->control, DEFAULT_CONTROL);
-	strcpy(cfg->pair_dir, DEFAULT_PAIR_DIR);
-	cfg->log_level = LOG_INFO;
 	c->cfg = cfg;
 	c->errf = errf;
 	c->file = file;
 	c->svc = SVC_GLOBAL;
+	key_defaults(c, SCOPE_GLOBAL);
 	if ((rc = parse_file(c, file)) < 0) {
 		cfg_err_at(c, file, 0, "cannot open: %s", strerror(-rc));
 	} else {

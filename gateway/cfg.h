@@ -28,6 +28,12 @@
 	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
 
 enum sg_xport_kind { SG_XPORT_UDP, SG_XPORT_TCP, SG_XPORT_TLS };
+#define SG_SIP_PORT 5060	/* RFC 3261 §19.1.2: sip: over UDP, TCP */
+#define SG_SIPS_PORT 5061	/* and over TLS */
+static inline uint16_t sg_xport_default_port(enum sg_xport_kind k)
+{
+	return k == SG_XPORT_TLS ? SG_SIPS_PORT : SG_SIP_PORT;
+}
 enum sg_side { SG_SIDE_INSIDE = 0, SG_SIDE_OUTSIDE = 1 };
 enum sg_verify { SG_VERIFY_NONE, SG_VERIFY_OPTIONAL, SG_VERIFY_REQUIRE };
 enum sg_media_policy { SG_MEDIA_SRTP, SG_MEDIA_SRTP_OPTIONAL, SG_MEDIA_RELAY };
@@ -81,7 +87,6 @@ struct sg_cfg_service {
 	char sip_outside[256];	/* address put in outside Via/RR/Contact */
 	bool sips_rewrite;	/* sip: -> sips: outward (CUBE "url sips") */
 	bool tls_trace;		/* log each handshake message (debug) */
-	unsigned flow_timeout;	/* seconds a UDP flow token stays valid */
 	unsigned media_timeout;	/* seconds without media before a call ends */
 	enum sg_latch_mode media_latch;
 	struct sg_cfg *root;	/* the configuration this service is part of */
@@ -117,6 +122,9 @@ int sg_cfg_load(const char *file, FILE *errf, struct sg_cfg **out);
 void sg_cfg_free(struct sg_cfg *cfg);
 /* One more reference to the configuration holding s; returns it. */
 struct sg_cfg *sg_cfg_hold(const struct sg_cfg_service *s);
+/* The default of a key as an operator would write it (NULL: none), from
+ * the one table that holds every key. */
+const char *sg_cfg_key_default(const char *key);
 /* Parse "kind:host:port" as in accept/connect; -EINVAL if malformed. */
 int sg_cfg_parse_endpoint(const char *s, struct sg_cfg_endpoint *ep);
 /* Does the service have a TLS side (accept or connect tls:)? */

@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "xport.h"
+#include "gw.h"
 
 int sg_ctl_start(struct sg_gw *gw, const char *path);
 void sg_ctl_stop(void);

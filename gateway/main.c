@@ -5,8 +5,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -49,55 +47,6 @@ static void usage(void)
 	    " systemd)\n"
 	    "  -s SOCKET control socket for status (default: from FILE)\n");
 	exit(2);
-}
-
-/* Load the TLS side of every service; print every problem. */
-static int check_tls(struct sg_cfg *cfg, FILE *errf)
-{
-	struct sg_tls_ctx *ctx;
-	unsigned i;
-	int rc = 0;
-
-	for (i = 0; i < cfg->nservices; i++) {
-		const struct sg_cfg_service *s = &cfg->services[i];
-
-		if (!sg_cfg_service_has_tls(s))
-			continue;
-		if (sg_tls_ctx_new(s, errf, &ctx) < 0) {
-			fprintf(errf, "%s:%u: [%s]: TLS setup failed (see"
-			    " above)\n", s->file, s->line, s->name);
-			rc = -EINVAL;
-			continue;
-		}
-		sg_tls_ctx_free(ctx);
-	}
-	return rc;
-}
-
-static int load_token_key(const struct sg_cfg *cfg)
-{
-	gnutls_datum_t d = { NULL, 0 };
-	uint8_t h[32];
-
-	if (cfg->token_key[0] == '\0') {
-		log_info("no token-key: flow tokens last until the next start;"
-		    " phones must register again after a restart (set"
-		    " token-key = FILE to keep them)");
-		return sg_token_key_random(&gw.token_key);
-	}
-	if (sg_tls_check_key_file(cfg->token_key, stderr) < 0)
-		return -EPERM;
-	if (gnutls_load_file(cfg->token_key, &d) < 0 || d.size < 16) {
-		log_warnx("token-key %s: cannot read 16 bytes or more",
-		    cfg->token_key);
-		gnutls_free(d.data);
-		return -EINVAL;
-	}
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, d.data, d.size, h);
-	memcpy(gw.token_key.k, h, sizeof(gw.token_key.k));
-	gnutls_memset(d.data, 0, d.size);
-	gnutls_free(d.data);
-	return 0;
 }
 
 /*
@@ -184,11 +133,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	log_info("signal %d: shutting down", signum);
 	sd_notify(0, "STOPPING=1");
-	for (i = 0; i < gw.nsvc; i++) {
-		if (gw.svc[i]->sess)
-			sg_session_close_all(gw.svc[i]->sess);
-		sg_xport_stop(gw.svc[i]);
-	}
+	for (i = 0; i < gw.nsvc; i++)
+		sg_service_close(gw.svc[i]);
 	sg_ctl_stop();
 	sg_metrics_stop();
 	sg_resolver_free(gw.resolver);
@@ -259,16 +205,15 @@ int main(int argc, char **argv)
 	if (argc == 1)
 		return sg_ctl_query(sock, "status") < 0 ? 1 : 0;
 
-	if (sg_cfg_load(file, stderr, &cfg) < 0) {
+	/* The same check for -t and for the start (service.c). */
+	if (sg_cfg_load(file, stderr, &cfg) < 0 ||
+	    sg_gw_check(cfg, stderr) < 0) {
 		fprintf(stderr, "%s: configuration has errors\n", file);
+		if (cfg)
+			sg_cfg_free(cfg);
 		return 1;
 	}
 	if (check) {
-		if (check_tls(cfg, stderr) < 0) {
-			fprintf(stderr, "%s: configuration has errors\n", file);
-			sg_cfg_free(cfg);
-			return 1;
-		}
 		printf("%s: configuration OK (%u service%s)\n", file,
 		    cfg->nservices, cfg->nservices == 1 ? "" : "s");
 		sg_cfg_free(cfg);
@@ -282,7 +227,11 @@ int main(int argc, char **argv)
 	reserve_fds();
 	gw.loop = uv_default_loop();
 	gw.cfg = cfg;
-	if (load_token_key(cfg) < 0)
+	if (cfg->token_key[0] == '\0')
+		log_info("no token-key: flow tokens last until the next start;"
+		    " phones must register again after a restart (set"
+		    " token-key = FILE to keep them)");
+	if (sg_gw_token_key(cfg, &gw.token_key, stderr) < 0)
 		fatalx("cannot set up the flow-token key");
 	if (sg_resolver_new(gw.loop, NULL, &gw.resolver) < 0)
 		fatalx("cannot set up the DNS resolver (c-ares)");

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "media.h"
 
 /*
@@ -27,52 +28,6 @@ static char media_rx_buf[MEDIA_BATCH * MEDIA_CHUNK]
     __attribute__((aligned(64)));
 
 static void leg_on_close(uv_handle_t *h);
-
-/*
- * The IP of a socket address as 16 bytes, IPv4 as v4-mapped, so that a
- * dual-stack socket's ::ffff:a.b.c.d equals the a.b.c.d of an SDP.
- */
-static bool sa_ip16(const struct sockaddr *a, uint8_t ip[16])
-{
-	if (a->sa_family == AF_INET) {
-		memset(ip, 0, 10);
-		ip[10] = ip[11] = 0xff;
-		memcpy(ip + 12, &((const struct sockaddr_in *)(const void *)a)->sin_addr, 4);
-		return true;
-	}
-	if (a->sa_family == AF_INET6) {
-		memcpy(ip, &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
-		    16);
-		return true;
-	}
-	return false;
-}
-
-static uint16_t sa_port(const struct sockaddr *a)
-{
-	return a->sa_family == AF_INET6 ?
-	    ((const struct sockaddr_in6 *)(const void *)a)->sin6_port :
-	    ((const struct sockaddr_in *)(const void *)a)->sin_port;
-}
-
-static bool ip_eq(const struct sockaddr *a, const struct sockaddr_storage *b)
-{
-	uint8_t x[16], y[16];
-
-	return sa_ip16(a, x) && sa_ip16((const struct sockaddr *)b, y) &&
-	    memcmp(x, y, 16) == 0;
-}
-
-static bool sa_eq(const struct sockaddr *a, const struct sockaddr_storage *b)
-{
-	return ip_eq(a, b) && sa_port(a) == sa_port((const struct sockaddr *)b);
-}
-
-static void sa_copy(struct sockaddr_storage *dst, const struct sockaddr *src)
-{
-	memcpy(dst, src, src->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-}
 
 /* RFC 5761 §4: RTCP packet types 192-223 in the second byte. */
 static inline bool is_rtcp_pt(const uint8_t *p, size_t n)
@@ -119,17 +74,22 @@ static inline bool plain_source_ok(const struct sg_media_leg *leg,
 
 	switch (leg->latch) {
 	case SG_MEDIA_LATCH_STRICT:
-		if (!leg->has_sdp || !ip_eq(from, sdp))
+		if (!leg->has_sdp || !sg_addr_ip_eq_mapped(from,
+		    (const struct sockaddr *)sdp))
 			return false;
-		return !latched || sa_eq(from, peer);
+		return !latched || sg_addr_eq_mapped(from,
+		    (const struct sockaddr *)peer);
 	case SG_MEDIA_LATCH_SDP_IP:
-		return leg->has_sdp && ip_eq(from, sdp);
+		return leg->has_sdp && sg_addr_ip_eq_mapped(from,
+		    (const struct sockaddr *)sdp);
 	case SG_MEDIA_LATCH_FIRST:
 		if (latched)
-			return sa_eq(from, peer);
+			return sg_addr_eq_mapped(from,
+			    (const struct sockaddr *)peer);
 		/* RTCP on its own socket: from the host RTP latched to. */
 		return !rtcp_sock || !leg->latched ||
-		    ip_eq(from, &leg->peer_rtp);
+		    sg_addr_ip_eq_mapped(from,
+		    (const struct sockaddr *)&leg->peer_rtp);
 	}
 	return false;
 }
@@ -148,12 +108,12 @@ static inline void plain_latch(struct sg_media_leg *leg, bool rtcp_sock,
 			leg->st_.latched++;
 			leg->has_peer = true;
 		}
-		sa_copy(peer, from);
-	} else if (!sa_eq(from, peer)) {
+		sg_addr_copy(peer, from);
+	} else if (!sg_addr_eq_mapped(from, (const struct sockaddr *)peer)) {
 		/* sdp-ip: the same IP from another port (a NAT rebinding). */
 		if (!rtcp_sock)
 			leg->st_.relatched++;
-		sa_copy(peer, from);
+		sg_addr_copy(peer, from);
 	}
 }
 
@@ -168,7 +128,7 @@ static inline void plain_foreign(struct sg_media_leg *leg, bool rtcp_sock,
 
 	leg->st_.foreign_drop++;
 	m->foreign_total++;
-	sa_copy(&m->foreign_from, from);
+	sg_addr_copy(&m->foreign_from, from);
 	m->foreign_has_want = leg->latch == SG_MEDIA_LATCH_FIRST ?
 	    leg->latched : leg->has_sdp;
 	if (m->foreign_has_want)
@@ -273,14 +233,16 @@ static void leg_on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 			/* The first authenticated packet: traffic beats SDP. */
 			leg->latched = true;
 			leg->st_.latched++;
-			if (!sa_eq(from, peer))
-				sa_copy(peer, from);
+			if (!sg_addr_eq_mapped(from,
+			    (const struct sockaddr *)peer))
+				sg_addr_copy(peer, from);
 			leg->has_peer = true;
-		} else if (!sa_eq(from, peer)) {
+		} else if (!sg_addr_eq_mapped(from,
+		    (const struct sockaddr *)peer)) {
 			/* Only the key holder gets here (RFC 3711 auth). */
 			if (!rtcp)
 				leg->st_.relatched++;
-			sa_copy(peer, from);
+			sg_addr_copy(peer, from);
 			leg->has_peer = true;
 		}
 	}
@@ -576,8 +538,10 @@ void sg_media_leg_set_peer(struct sg_media_leg *leg,
 {
 	const struct sockaddr_storage *rc = rtcp ? rtcp : rtp;
 	bool changed = !leg->has_sdp ||
-	    !sa_eq((const struct sockaddr *)rtp, &leg->sdp_rtp) ||
-	    !sa_eq((const struct sockaddr *)rc, &leg->sdp_rtcp);
+	    !sg_addr_eq_mapped((const struct sockaddr *)rtp,
+	    (const struct sockaddr *)&leg->sdp_rtp) ||
+	    !sg_addr_eq_mapped((const struct sockaddr *)rc,
+	    (const struct sockaddr *)&leg->sdp_rtcp);
 
 	leg->rtcp_mux = mux;
 	leg->sdp_rtp = *rtp;

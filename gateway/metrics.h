@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "xport.h"
+#include "gw.h"
 
 int sg_metrics_start(struct sg_gw *gw, const char *hostport);
 void sg_metrics_stop(void);

@@ -763,9 +763,17 @@ static int psk_on_identity(gnutls_session_t s, const gnutls_datum_t *identity,
 	return 0;
 }
 
+static const struct sg_xport_conn_ops pair_conn_ops = {
+	.prepare = sg_pair_session_prepare,
+	.is_special = sg_pair_conn_is_pairing,
+	.ready = sg_pair_conn_ready,
+	.data = sg_pair_conn_data,
+	.free = sg_pair_conn_free,
+};
+
 void sg_pair_init(struct sg_gw *gw, int (*reload)(void))
 {
-	(void)gw;
+	gw->conn_ops = &pair_conn_ops;	/* the transport calls these */
 	pair_reload = reload;
 	if (pair_psk == NULL &&
 	    gnutls_psk_allocate_server_credentials(&pair_psk) >= 0)
@@ -1077,6 +1085,20 @@ void sg_pair_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg)
 	    false, st->ratelimited);
 	fn(arg, "pair_revoked_drops", "live links closed because their"
 	    " certificate was revoked", false, st->dropped);
+}
+
+int sg_pair_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
+			struct sg_tls_ctx **out)
+{
+	int rc;
+
+	if ((rc = sg_tls_ctx_new(cfg, errf, out)) < 0)
+		return rc;
+	if ((rc = sg_pair_tls_setup(cfg, (*out)->cred, errf)) < 0) {
+		sg_tls_ctx_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 int sg_pair_tls_setup(const struct sg_cfg_service *cfg,

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "cfg.h"
-#include "xport.h"
+#include "gw.h"
 
 /* Daemon side -------------------------------------------------------- */
 
@@ -50,7 +50,14 @@ void sg_pair_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg);
  */
 int sg_pair_ctl(struct sg_gw *gw, const char *line, bool privileged,
 		FILE *out);
-/* Add the pairing CA and its CRL to a service's credentials (tls.c). */
+/*
+ * A service's TLS context (sg_tls_ctx_new) with, for pair = yes, the
+ * pairing CA and its CRL among its trusted certificates: what every
+ * caller uses, so that tls.c knows nothing of pairing.
+ */
+int sg_pair_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
+			struct sg_tls_ctx **out);
+/* Add the pairing CA and its CRL to a service's credentials. */
 int sg_pair_tls_setup(const struct sg_cfg_service *cfg,
 		      gnutls_certificate_credentials_t cred, FILE *errf);
 /*

@@ -785,7 +785,7 @@ static int join_check(struct join *j)
 	for (i = 0; i < cfg->nservices; i++) {
 		if (strcmp(cfg->services[i].name, j->service) != 0)
 			continue;
-		if (sg_tls_ctx_new(&cfg->services[i], stderr, &ctx) == 0) {
+		if (sg_pair_tls_ctx_new(&cfg->services[i], stderr, &ctx) == 0) {
 			sg_tls_ctx_free(ctx);
 			rc = 0;
 		}

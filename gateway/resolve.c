@@ -26,6 +26,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "addr.h"
 #include "log.h"
 #include "resolve.h"
 
@@ -133,7 +134,7 @@ static int map_ares(int st)
 
 static uint16_t default_port(enum sg_xport_kind kind)
 {
-	return kind == SG_XPORT_TLS ? 5061 : 5060;
+	return sg_xport_default_port(kind);
 }
 
 static const char *naptr_service(enum sg_xport_kind kind)
@@ -160,24 +161,6 @@ static const char *srv_prefix(enum sg_xport_kind kind)
 	}
 }
 
-static void set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
-
-static bool same_addr(const struct sockaddr_storage *a,
-		      const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
-	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
-}
-
 static void tgt_add_addr(struct tgt *t, int family, const void *raw)
 {
 	struct sockaddr_storage ss;
@@ -197,9 +180,10 @@ static void tgt_add_addr(struct tgt *t, int family, const void *raw)
 		sin6->sin6_family = AF_INET6;
 		memcpy(&sin6->sin6_addr, raw, 16);
 	}
-	set_port(&ss, t->port);
+	sg_addr_set_port(&ss, t->port);
 	for (i = 0; i < t->naddr; i++)
-		if (same_addr(&t->addr[i], &ss))
+		if (sg_addr_eq((const struct sockaddr *)&t->addr[i],
+		    (const struct sockaddr *)&ss))
 			return;
 	t->addr[t->naddr++] = ss;
 }
@@ -380,7 +364,8 @@ static int res_add(struct rq *q, const struct tgt *t)
 
 	for (i = 0; i < t->naddr && q->nres < SG_RESOLVE_MAX_TARGETS; i++) {
 		for (j = 0; j < q->nres; j++)
-			if (same_addr(&q->res[j].addr, &t->addr[i]))
+			if (sg_addr_eq((const struct sockaddr *)&q->res[j].addr,
+			    (const struct sockaddr *)&t->addr[i]))
 				break;
 		if (j < q->nres)
 			continue;
@@ -880,22 +865,6 @@ void sg_resolver_free(struct sg_resolver *r)
 	uv_close((uv_handle_t *)&r->defer, on_handle_close);
 }
 
-static bool parse_literal(const char *host, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return true;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return true;
-	}
-	return false;
-}
 
 /*
  * Locate host for transport kind as RFC 3263 section 4 says: an IP literal
@@ -938,10 +907,10 @@ int sg_resolve(struct sg_resolver *r, const char *host, uint16_t port,
 
 	snprintf(q->hostt.name, sizeof(q->hostt.name), "%s", q->host);
 	q->hostt.port = port != 0 ? port : default_port(kind);
-	if (parse_literal(q->host, &ss)) {
+	if (sg_addr_parse(q->host, 0, &ss) == 0) {
 		q->hostt.naddr = 1;
 		q->hostt.addr[0] = ss;
-		set_port(&q->hostt.addr[0], q->hostt.port);
+		sg_addr_set_port(&q->hostt.addr[0], q->hostt.port);
 		q->hostt.started = q->hostt.done = true;
 		q->phase = PH_HOST;
 	} else if (port != 0) {

@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <gnutls/x509.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -39,74 +38,22 @@ static void self_add_name(struct sg_svc *svc, const char *name, size_t len)
 	svc->nself_names++;
 }
 
+static void self_add(void *arg, const char *name, size_t len)
+{
+	self_add_name(arg, name, len);
+}
+
 /* The DNS names (SAN dNSName, else also the CN) of our certificate. */
 static void self_load(struct sg_svc *svc)
 {
-	gnutls_datum_t der = { NULL, 0 };
-	gnutls_x509_crt_t crt;
-	char name[256];
-	size_t len;
 	unsigned i;
-	int type;
 
 	svc->self_loaded = true;
 	svc->nself_names = 0;
-	if (svc->tls == NULL || gnutls_certificate_get_crt_raw(svc->tls->cred,
-	    0, 0, &der) < 0)
-		return;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return;
-	if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0) {
-		gnutls_x509_crt_deinit(crt);
-		return;
-	}
-	for (i = 0;; i++) {
-		len = sizeof(name);
-		type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len,
-		    NULL);
-		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (type == GNUTLS_SAN_DNSNAME)
-			self_add_name(svc, name, strnlen(name, len));
-		else if (type < 0 && type != GNUTLS_E_SHORT_MEMORY_BUFFER)
-			break;
-	}
-	len = sizeof(name);
-	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-	    0, name, &len) == 0)
-		self_add_name(svc, name, strnlen(name, len));
-	gnutls_x509_crt_deinit(crt);
+	sg_tls_ctx_own_names(svc->tls, self_add, svc);
 	for (i = 0; i < svc->nself_names; i++)
 		log_debug("%s: known by the certificate name %s",
 		    svc->cfg->name, svc->self_names[i]);
-}
-
-static bool is_any(const struct sockaddr *a)
-{
-	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
-
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)(const void *)a)->
-		    sin_addr.s_addr == htonl(INADDR_ANY);
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
-		    sin6_addr, &any6, sizeof(any6)) == 0;
-	return false;
-}
-
-static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)(const void *)a)->
-		    sin_addr.s_addr == ((const struct sockaddr_in *)
-		    (const void *)b)->sin_addr.s_addr;
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
-		    sin6_addr, &((const struct sockaddr_in6 *)(const void *)b)->
-		    sin6_addr, 16) == 0;
-	return false;
 }
 
 /* Is a one of this machine's addresses (loopback included)? */
@@ -124,7 +71,7 @@ static bool addr_is_local(const struct sockaddr *a)
 	if (getifaddrs(&ifa) < 0)
 		return false;
 	for (i = ifa; i && !found; i = i->ifa_next)
-		found = i->ifa_addr && same_ip(i->ifa_addr, a);
+		found = i->ifa_addr && sg_addr_ip_eq(i->ifa_addr, a);
 	freeifaddrs(ifa);
 	return found;
 }
@@ -139,9 +86,9 @@ static bool sock_receives(const struct sg_sock *sk, const struct sockaddr *a)
 
 	if (sg_addr_port(b) != sg_addr_port(a) || b->sa_family != a->sa_family)
 		return false;
-	if (same_ip(b, a))
+	if (sg_addr_ip_eq(b, a))
 		return true;
-	return is_any(b) && addr_is_local(a);
+	return sg_addr_is_any(b) && addr_is_local(a);
 }
 
 /*

@@ -8,7 +8,7 @@
 #ifndef SIPSGATE_GATEWAY_ROUTE_H
 #define SIPSGATE_GATEWAY_ROUTE_H
 
-#include "xport.h"
+#include "gw.h"
 
 /*
  * Does host[:port] name this service? host is an address (matched against

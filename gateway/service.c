@@ -11,11 +11,14 @@
  * once its handles have closed and its calls have ended.
  */
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
+#include "gw.h"
 #include "log.h"
+#include "pair.h"
 #include "service.h"
 #include "session.h"
 #include "sip_proxy.h"
@@ -53,6 +56,72 @@ static void retire(struct sg_gw *gw, struct sg_svc *svc)
 		    " exit", svc->cfg->name);
 }
 
+/*
+ * The flow-token key (DESIGN §3): SHA-256 of the token-key file, which must
+ * hold 16 bytes or more and be readable by nobody else; a random key when
+ * none is configured. Problems go to errf.
+ */
+int sg_gw_token_key(const struct sg_cfg *cfg, struct sg_token_key *key,
+		    FILE *errf)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	uint8_t h[32];
+
+	if (cfg->token_key[0] == '\0')
+		return sg_token_key_random(key);
+	if (sg_tls_check_key_file(cfg->token_key, errf) < 0)
+		return -EPERM;
+	if (gnutls_load_file(cfg->token_key, &d) < 0 || d.size < 16) {
+		fprintf(errf, "token-key %s: cannot read 16 bytes or more\n",
+		    cfg->token_key);
+		gnutls_free(d.data);
+		return -EINVAL;
+	}
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, d.data, d.size, h);
+	memcpy(key->k, h, sizeof(key->k));
+	gnutls_memset(h, 0, sizeof(h));
+	gnutls_memset(d.data, 0, d.size);
+	gnutls_free(d.data);
+	return 0;
+}
+
+/*
+ * Is cfg (as sg_cfg_load() made it, so every key and service rule holds)
+ * one the daemon can run? Every service's TLS credentials (certificate,
+ * key and its permissions, CA, CRL, pins, the pairing CA) and the token
+ * key. The one check for `sipsgate -t`, the start and a reload: what
+ * passes here starts, short of what the machine lacks (a port taken, the
+ * user to drop to, no memory). Every problem is written to errf.
+ */
+int sg_gw_check(const struct sg_cfg *cfg, FILE *errf)
+{
+	struct sg_token_key key;
+	struct sg_tls_ctx *ctx;
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->nservices; i++) {
+		const struct sg_cfg_service *s = &cfg->services[i];
+
+		if (!sg_cfg_service_has_tls(s))
+			continue;
+		if (sg_pair_tls_ctx_new(s, errf, &ctx) < 0) {
+			fprintf(errf, "%s:%u: [%s]: TLS setup failed (see"
+			    " above)\n", s->file, s->line, s->name);
+			rc = -EINVAL;
+			continue;
+		}
+		sg_tls_ctx_free(ctx);
+	}
+	if (sg_gw_token_key(cfg, &key, errf) < 0)
+		rc = -EINVAL;
+	gnutls_memset(&key, 0, sizeof(key));
+	return rc;
+}
+
+/* protocol = raw: bytes only, nothing to deliver and nothing to check. */
+static const struct sg_xport_ops raw_ops = { NULL, NULL, NULL };
+
 struct sg_svc *sg_service_start(struct sg_gw *gw,
 				const struct sg_cfg_service *s, FILE *errf)
 {
@@ -63,12 +132,14 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	svc->gw = gw;
 	svc->cfg = s;
 	sg_cfg_hold(s);
-	if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, errf, &svc->tls) < 0) {
+	if (sg_cfg_service_has_tls(s) &&
+	    sg_pair_tls_ctx_new(s, errf, &svc->tls) < 0) {
 		fprintf(errf, "%s: TLS set-up failed\n", s->name);
 		svc_free(svc);
 		return NULL;
 	}
-	if (sg_xport_start(svc) < 0) {
+	if (sg_xport_start(svc, s->protocol == SG_PROTO_RAW ? &raw_ops :
+	    &sg_proxy_ops) < 0) {
 		fprintf(errf, "%s: cannot open its sockets\n", s->name);
 		sg_xport_stop(svc);
 		retire(gw, svc);	/* handles are closing */
@@ -76,10 +147,10 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	}
 	if (s->protocol == SG_PROTO_RAW)
 		return svc;	/* a byte tunnel: no SIP, no media */
-	if (sg_proxy_check(svc, errf) < 0 ||
+	if (sg_proxy_start(svc) < 0 ||
 	    (svc->sess = calloc(1, sizeof(*svc->sess))) == NULL ||
 	    sg_session_init(svc->sess, svc, errf) < 0 ||
-	    sg_txn_init(svc) < 0) {
+	    sg_txn_init(svc, &sg_proxy_txn_ops) < 0) {
 		sg_xport_stop(svc);
 		retire(gw, svc);
 		return NULL;
@@ -87,11 +158,17 @@ struct sg_svc *sg_service_start(struct sg_gw *gw,
 	return svc;
 }
 
-void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc)
+void sg_service_close(struct sg_svc *svc)
 {
 	if (svc->sess)
 		sg_session_close_all(svc->sess);
+	sg_txn_close(svc);	/* no transaction outlives the sockets */
 	sg_xport_stop(svc);
+}
+
+void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc)
+{
+	sg_service_close(svc);
 	retire(gw, svc);
 }
 
@@ -169,8 +246,11 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	/* Stopped by an earlier reload and closed since: free them now, so
 	 * that quick reloads do not pile up until the next tick. */
 	sg_gw_sweep(gw);
-	if (sg_cfg_load(file, stderr, &cfg) < 0) {
+	if (sg_cfg_load(file, stderr, &cfg) < 0 ||
+	    sg_gw_check(cfg, stderr) < 0) {
 		log_warnx("reload: %s has errors: nothing changed", file);
+		if (cfg)
+			sg_cfg_free(cfg);
 		return -EINVAL;
 	}
 	/* New TLS credentials for services that stay, all or nothing. */
@@ -180,7 +260,8 @@ int sg_gw_reload(struct sg_gw *gw, const char *file)
 	for (i = 0; i < cfg->nservices; i++) {
 		const struct sg_cfg_service *s = &cfg->services[i];
 
-		if (sg_cfg_service_has_tls(s) && sg_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
+		if (sg_cfg_service_has_tls(s) &&
+		    sg_pair_tls_ctx_new(s, stderr, &ctx[i]) < 0) {
 			log_warnx("reload: [%s]: TLS set-up failed: nothing"
 			    " changed", s->name);
 			goto fail;
@@ -274,5 +355,7 @@ void sg_gw_free(struct sg_gw *gw)
 		svc_free(gw->retired[i]);
 	free(gw->svc);
 	free(gw->retired);
+	sg_xport_loop_free(gw);
+	sg_proxy_loop_free(gw);
 	sg_cfg_free(gw->cfg);
 }

@@ -8,12 +8,23 @@
 
 #include <stdio.h>
 
-#include "xport.h"
+#include "gw.h"
 
+/*
+ * The one validity check, after sg_cfg_load(), for `sipsgate -t`, the
+ * start and a reload: TLS credentials and token key. 0, or
+ * -EINVAL with every problem on errf.
+ */
+int sg_gw_check(const struct sg_cfg *cfg, FILE *errf);
+/* The flow-token key of cfg into key (random without token-key). */
+int sg_gw_token_key(const struct sg_cfg *cfg, struct sg_token_key *key,
+		    FILE *errf);
 /* Start one service of cfg; NULL (reasons on errf) when it cannot. */
 struct sg_svc *sg_service_start(struct sg_gw *gw,
 				const struct sg_cfg_service *s, FILE *errf);
-/* Close its sockets, connections and calls; sg_gw_sweep() frees it. */
+/* Close its calls, transactions, connections and sockets (shutdown). */
+void sg_service_close(struct sg_svc *svc);
+/* sg_service_close(), then sg_gw_sweep() frees it once nothing is left. */
 void sg_service_stop(struct sg_gw *gw, struct sg_svc *svc);
 /* Free the stopped services nothing points at any more (once a second);
  * returns how many. */

@@ -168,21 +168,15 @@ static int side_addr(struct sg_sessions *ss, int side, const char *cfgaddr,
 int sg_session_configure(struct sg_sessions *ss, FILE *errf)
 {
 	const struct sg_cfg_service *cfg = ss->svc->cfg;
-	uint16_t lo = cfg->rtp_min ? cfg->rtp_min : 20000;
-	uint16_t hi = cfg->rtp_max ? cfg->rtp_max : 29999;
 	unsigned i, n = 0;
 	int s, suites[8];
 
-	if (hi < lo + 3) {
-		fprintf(errf, "%s: rtp-ports: the range is too small\n",
-		    cfg->name);
-		return -EINVAL;
-	}
+	/* Valid by now: cfg.c's check_service() is the one that decides. */
 	if (side_addr(ss, SG_MEDIA_INSIDE, cfg->media_inside, errf) < 0 ||
 	    side_addr(ss, SG_MEDIA_OUTSIDE, cfg->media_outside, errf) < 0)
 		return -EINVAL;
-	ss->media.port_min = (uint16_t)(lo & ~1u);
-	ss->media.port_max = hi;
+	ss->media.port_min = (uint16_t)(cfg->rtp_min & ~1u);
+	ss->media.port_max = cfg->rtp_max;
 	for (i = 0; i < cfg->nsuites && n < SG_ARRAY_SIZE(suites); i++) {
 		s = sg_srtp_suite_by_name(sg_str_make(cfg->suites[i],
 		    strlen(cfg->suites[i])));
@@ -216,8 +210,8 @@ int sg_session_init(struct sg_sessions *ss, struct sg_svc *svc, FILE *errf)
 	memset(ss, 0, sizeof(*ss));
 	ss->svc = svc;
 	memset(&none, 0, sizeof(none));
-	sg_media_init(&ss->media, svc->gw->loop, &none, &none, 20000, 29999,
-	    media_rnd);
+	sg_media_init(&ss->media, svc->gw->loop, &none, &none,
+	    svc->cfg->rtp_min, svc->cfg->rtp_max, media_rnd);
 	sg_srtp_global_init();
 	if ((rc = sg_session_configure(ss, errf)) < 0)
 		return rc;
@@ -1167,8 +1161,8 @@ void sg_session_tick(struct sg_sessions *ss, uint64_t now)
 			 * SDP, or refused) when it is that old: a stateless
 			 * proxy may never see its BYE.
 			 */
-			uint64_t timeout_ms = (uint64_t)(c->cfg->media_timeout ?
-			    c->cfg->media_timeout : 120) * 1000;
+			uint64_t timeout_ms =
+			    (uint64_t)c->cfg->media_timeout * 1000;
 			bool idle = c->alive > 0 ||
 			    now - c->created_ms >= timeout_ms;
 

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "media.h"
 #include "sip_msg.h"
-#include "xport.h"
+#include "gw.h"
 
 struct sg_call;
 

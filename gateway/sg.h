@@ -47,6 +47,10 @@ static inline bool sg_str_eq(struct sg_str a, struct sg_str b)
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* A counter visitor: for `sipsgate status` and Prometheus alike. */
+typedef void (*sg_counter_fn)(void *arg, const char *name, const char *help,
+			      bool gauge, uint64_t value);
+
 bool sg_str_caseeq(struct sg_str a, struct sg_str b);
 bool sg_str_caseeq_lit(struct sg_str a, const char *lit);
 struct sg_str sg_str_trim(struct sg_str s);

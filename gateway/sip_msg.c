@@ -7,6 +7,7 @@
  * checked against the RFC 4475 torture messages (tests/fixtures/sip).
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "sip_msg.h"
 
@@ -1058,4 +1059,51 @@ int sg_sip_parse(struct sg_sip_msg *m, const char *buf, size_t len,
 	m->body = sg_str_make(buf + head_end, avail);
 	m->total_len = head_end + avail;
 	return 0;
+}
+
+/* Sorted by code: looked up with bsearch(). */
+static const struct sip_reason {
+	unsigned code;
+	const char *phrase;
+} sip_reasons[] = {
+	{ 100, "Trying" },
+	{ 180, "Ringing" },
+	{ 183, "Session Progress" },
+	{ 200, "OK" },
+	{ 400, "Bad Request" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 408, "Request Timeout" },
+	{ 413, "Request Entity Too Large" },
+	{ 420, "Bad Extension" },
+	{ 430, "Flow Failed" },			/* RFC 5626 */
+	{ 481, "Call/Transaction Does Not Exist" },
+	{ 482, "Loop Detected" },
+	{ 483, "Too Many Hops" },
+	{ 487, "Request Terminated" },
+	{ 488, "Not Acceptable Here" },
+	{ 500, "Server Internal Error" },
+	{ 503, "Service Unavailable" },
+	{ 513, "Message Too Large" },
+};
+
+static int reason_cmp(const void *k, const void *e)
+{
+	unsigned code = *(const unsigned *)k;
+	const struct sip_reason *r = e;
+
+	return code < r->code ? -1 : code > r->code;
+}
+
+const char *sg_sip_reason(unsigned code)
+{
+	static const char *const class_phrase[] = { "Unknown", "Trying", "OK",
+	    "Redirection", "Bad Request", "Server Internal Error",
+	    "Global Failure" };
+	const struct sip_reason *r = bsearch(&code, sip_reasons,
+	    SG_ARRAY_SIZE(sip_reasons), sizeof(sip_reasons[0]), reason_cmp);
+
+	if (r != NULL)
+		return r->phrase;
+	return class_phrase[code >= 100 && code < 700 ? code / 100 : 0];
 }

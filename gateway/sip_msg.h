@@ -92,6 +92,14 @@ bool sg_sip_list_next(struct sg_str *rest, struct sg_str *elem);
 
 /* Header lookup by id (first occurrence) or by name (case-insensitive,
  * compact forms understood). NULL when absent. */
+#define SG_BRANCH_MAGIC "z9hG4bK"	/* RFC 3261 §8.1.1.7 */
+
+/*
+ * The reason phrase for a status code (RFC 3261 §21 and the extensions
+ * the gateway answers with: 430 RFC 5626); the class's phrase for a code
+ * not in the table ("Server Internal Error" for an unknown 5xx, ...).
+ */
+const char *sg_sip_reason(unsigned code);
 const struct sg_sip_hdr *sg_sip_hdr_find(const struct sg_sip_msg *m,
 					  enum sg_sip_hdr_id id);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gw.h"
 #include "log.h"
 #include "route.h"
 #include "sip_msg.h"
@@ -27,14 +28,25 @@
 
 #define OUT_MAX (SG_SIP_MAX_MSG + 8192)
 
-/* The proxy runs on the main loop only: one scratch of each is enough. */
-static struct sg_sip_msg msg_scratch;
-static char out_scratch[OUT_MAX];
-static char copy_scratch[SG_SIP_MAX_MSG + 1];
-static char sdp_scratch[16384];
-static bool injecting;		/* forward_response() of our own answer */
+/*
+ * Per-loop state (gw->proxy_loop): a message is handled to the end before
+ * the loop takes the next, so one scratch of each per loop is enough.
+ */
+struct sg_proxy_loop {
+	struct sg_sip_msg msg;		/* the message being handled */
+	char out[OUT_MAX];		/* what we forward */
+	char copy[SG_SIP_MAX_MSG + 1];	/* sg_proxy_respond_upstream() */
+	char sdp[16384];		/* the rewritten body */
+	char callid[256];		/* for the log context */
+	bool injecting;			/* forward_response() of our answer */
+};
 
-struct ob {			/* output builder over out_scratch */
+static struct sg_proxy_loop *ploop(const struct sg_svc *svc)
+{
+	return svc->gw->proxy_loop;
+}
+
+struct ob {			/* output builder over a buffer */
 	char *p;
 	size_t len, cap;
 	bool overflow;
@@ -133,17 +145,6 @@ static void adv_addr(struct sg_svc *svc, enum sg_side side,
 
 /* Local replies. */
 
-static const char *reason_phrase(unsigned code)
-{
-	switch (code) {
-	case 400: return "Bad Request";
-	case 481: return "Call/Transaction Does Not Exist";
-	case 488: return "Not Acceptable Here";
-	case 503: return "Service Unavailable";
-	default: return "Server Internal Error";
-	}
-}
-
 static void ob_top_via_fixed(struct ob *b, struct sg_str via_elem,
 			     const struct sg_src *src);
 static void ob_via_line_fixed(struct ob *b, struct sg_str value,
@@ -156,8 +157,7 @@ static void ob_via_line_fixed(struct ob *b, struct sg_str value,
  */
 size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 			    const struct sg_sip_msg *m, unsigned code,
-			    const char *reason, const char *extra, char *out,
-			    size_t cap)
+			    const char *extra, char *out, size_t cap)
 {
 	struct ob b;
 	unsigned i;
@@ -165,7 +165,7 @@ size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 
 	(void)svc;
 	ob_init(&b, out, cap);
-	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, sg_sip_reason(code));
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 
@@ -209,7 +209,7 @@ size_t sg_proxy_build_reply(struct sg_svc *svc, const struct sg_src *src,
 /* Answer a request ourselves; the answer goes back where it came from. */
 void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
 		    const struct sg_sip_msg *m, unsigned code,
-		    const char *reason, const char *extra)
+		    const char *extra)
 {
 	char obuf[8192];
 	struct sg_dest d;
@@ -220,7 +220,7 @@ void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
 	/* A call refused here ends now, not at its media timeout. */
 	if (svc->sess)
 		sg_session_on_local_reply(svc->sess, m, src->side, code);
-	if ((n = sg_proxy_build_reply(svc, src, m, code, reason, extra, obuf,
+	if ((n = sg_proxy_build_reply(svc, src, m, code, extra, obuf,
 	    sizeof(obuf))) == 0)
 		return;
 	svc->st.local_replies++;
@@ -235,10 +235,9 @@ void sg_proxy_reply(struct sg_svc *svc, const struct sg_src *src,
 }
 
 static void reply(struct sg_svc *svc, const struct sg_src *src,
-		  const struct sg_sip_msg *m, unsigned code, const char *reason,
-		  const char *extra)
+		  const struct sg_sip_msg *m, unsigned code, const char *extra)
 {
-	sg_proxy_reply(svc, src, m, code, reason, extra);
+	sg_proxy_reply(svc, src, m, code, extra);
 }
 
 /*
@@ -277,8 +276,7 @@ static void reply_unparsed(struct sg_svc *svc, const struct sg_src *src,
 	    memmem(p, (size_t)(eol - p), " SIP/", 5) == NULL)
 		return;
 	ob_init(&b, obuf, sizeof(obuf));
-	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, code == 413 ?
-	    "Request Entity Too Large" : "Bad Request");
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, sg_sip_reason(code));
 	/* Skip the start line, then copy the headers a response needs. */
 	for (p = eol + 1; p < end; p = eol + 1) {
 		const char *colon;
@@ -363,7 +361,7 @@ static int uri_to_dest(struct sg_svc *svc, enum sg_side side,
 		else if (svc->inside_kind == SG_XPORT_TCP)
 			d->kind = SG_XPORT_TCP;
 	}
-	port = u.port ? u.port : d->kind == SG_XPORT_TLS ? 5061 : 5060;
+	port = u.port ? u.port : sg_xport_default_port(d->kind);
 	memcpy(host, u.host.p, u.host.len);
 	host[u.host.len] = '\0';
 	if (sg_addr_parse(host, port, &d->addr) == 0)
@@ -543,7 +541,7 @@ static void learn_alias(struct sg_svc *svc, const struct sg_sip_msg *m,
 		return;
 	memcpy(host, v.host.p, v.host.len);
 	host[v.host.len] = '\0';
-	if (sg_addr_parse(host, v.port ? v.port : 5061, &a) < 0)
+	if (sg_addr_parse(host, v.port ? v.port : SG_SIPS_PORT, &a) < 0)
 		return;
 	/* Only an alias on the address the connection comes from. */
 	sg_addr_host((const struct sockaddr *)&src->addr, host, sizeof(host));
@@ -632,7 +630,9 @@ static bool contact_is_own(struct sg_svc *svc, struct sg_str elem,
 	    sg_token_decode(&svc->gw->token_key, u.user, &t) < 0 ||
 	    t.kind != d->kind)
 		return false;
-	/* A TLS peer's token names its key, not an address (flow_token_for). */
+	/* A TLS flow is named by the peer's identity, not its address
+	 * (flow_token_for): the connection the response leaves on must be
+	 * that peer's. */
 	if (t.flags & SG_TOKEN_F_PEER_ID)
 		return d->conn != NULL && d->conn->info.has_peer_id &&
 		    memcmp(d->conn->info.peer_id, t.id, SG_TOKEN_ID_LEN) == 0;
@@ -663,16 +663,6 @@ static void ob_contact_untoken(struct sg_svc *svc, struct ob *b,
 }
 
 /* Requests. */
-
-struct route_plan {
-	struct sg_dest dest;
-	unsigned routes_popped;		/* our Route entries to remove */
-	bool new_ruri;
-	char ruri[SG_TOKEN_MAX_URI + 1];
-	bool record_route;
-	bool has_rr_flow;		/* a Route entry of ours had a token */
-	struct sg_token rr_flow;	/* ... for the flow on the next side */
-};
 
 static bool creates_dialog(const struct sg_sip_msg *m)
 {
@@ -795,7 +785,7 @@ static unsigned flow_dest(struct sg_svc *svc, enum sg_side to,
  * A forged token in an entry naming us is a 403 in *code.
  */
 static bool strip_own_routes(struct sg_svc *svc, const struct sg_sip_msg *m,
-			     enum sg_side to, struct route_plan *rp,
+			     enum sg_side to, struct sg_proxy_plan *rp,
 			     struct sg_str *next, unsigned *code,
 			     const char **why)
 {
@@ -899,7 +889,7 @@ static void connect_dest(struct sg_svc *svc, enum sg_side to,
  * Returns 0, or a SIP status code to answer with.
  */
 static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
-			   const struct sg_src *src, struct route_plan *rp,
+			   const struct sg_src *src, struct sg_proxy_plan *rp,
 			   const char **why)
 {
 	enum sg_side to = src->side == SG_SIDE_INSIDE ? SG_SIDE_OUTSIDE :
@@ -909,7 +899,6 @@ static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
 	struct sg_sip_uri ru;
 	unsigned code;
 
-	memset(rp, 0, sizeof(*rp));
 	rp->record_route = creates_dialog(m);
 	if (strip_own_routes(svc, m, to, rp, &elem, &code, why)) {
 		/* Loose routing to the next proxy on the other side. */
@@ -987,7 +976,7 @@ static unsigned plan_route(struct sg_svc *svc, const struct sg_sip_msg *m,
  * is never sent to one of our own sockets (482, counted).
  */
 static unsigned plan_request(struct sg_svc *svc, const struct sg_sip_msg *m,
-			     const struct sg_src *src, struct route_plan *rp,
+			     const struct sg_src *src, struct sg_proxy_plan *rp,
 			     const char **why)
 {
 	unsigned code = plan_route(svc, m, src, rp, why);
@@ -1032,7 +1021,7 @@ static void ob_record_route(struct sg_svc *svc, struct ob *b,
 /* Our two rows: the side the request leaves on on top (RFC 5658). */
 static void ob_record_routes(struct sg_svc *svc, struct ob *b,
 			     const struct sg_src *src,
-			     const struct route_plan *rp,
+			     const struct sg_proxy_plan *rp,
 			     const struct sg_conn *oc)
 {
 	struct sg_token out, in;
@@ -1050,7 +1039,7 @@ static void ob_record_routes(struct sg_svc *svc, struct ob *b,
  * response goes back on it (RFC 3261 §18.2.2).
  */
 static void ob_our_via(struct sg_svc *svc, struct ob *b,
-		       const struct sg_src *src, const struct route_plan *rp,
+		       const struct sg_src *src, const struct sg_proxy_plan *rp,
 		       const struct sg_conn *oc, const char *branch)
 {
 	char host[256];
@@ -1059,8 +1048,7 @@ static void ob_our_via(struct sg_svc *svc, struct ob *b,
 	adv_addr(svc, rp->dest.side, oc, host, sizeof(host), &port);
 	ob_printf(b, "Via: SIP/2.0/%s ", xport_via_name(rp->dest.kind));
 	ob_hostport(b, host, port);
-	ob_printf(b, ";branch=%s%c%s;rport%s", SG_BRANCH_TAG,
-	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch,
+	ob_printf(b, ";branch=%s;rport%s", branch,
 	    rp->dest.kind == SG_XPORT_TLS && svc->adv_port[SG_SIDE_OUTSIDE] ?
 	    ";alias" : "");
 	if (src->conn)
@@ -1068,134 +1056,98 @@ static void ob_our_via(struct sg_svc *svc, struct ob *b,
 	ob_cstr(b, "\r\n");
 }
 
-static void forward_request(struct sg_svc *svc, const struct sg_src *src,
-			    struct sg_sip_msg *m)
+void sg_proxy_plan_request(struct sg_svc *svc, const struct sg_src *src,
+			   const struct sg_sip_msg *m, struct sg_proxy_plan *p)
 {
-	struct route_plan rp;
-	struct sg_str body;
-	const char *why = NULL;
-	const struct sg_conn *oc;
-	char branch[17], a[64];
-	struct ob b;
-	unsigned i, code, routes_left;
-	int first_rr, last_via;
-	bool first_via = true, has_mf = false, reg, strip = false;
-	int rc;
-	struct sg_txn_req tr;
+	const struct sg_sip_hdr *pr;
+	char hash[17];
 
-	/* Retransmissions, ACK for our non-2xx, CANCEL (RFC 3261 §17, §16.10). */
-	if (sg_txn_on_request(svc, src, m, &tr) == SG_TXN_DONE)
-		return;
+	memset(p, 0, sizeof(*p));
+	p->quiet = true;
 	if (m->max_forwards == 0) {
 		svc->st.too_many_hops++;
-		reply(svc, src, m, 483, "Too Many Hops", NULL);
+		p->status = 483;
+		p->why = "Max-Forwards is 0";
 		return;
 	}
-	if (sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE)) {
-		char extra[512];
-		const struct sg_sip_hdr *pr =
-		    sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE);
-
+	if ((pr = sg_sip_hdr_find(m, SG_SIP_HDR_PROXY_REQUIRE)) != NULL) {
 		/* RFC 3261 §16.3 step 5: we support no proxy extensions. */
-		snprintf(extra, sizeof(extra), "Unsupported: %.*s\r\n",
+		snprintf(p->extra, sizeof(p->extra), "Unsupported: %.*s\r\n",
 		    (int)SG_MIN(pr->value.len, 400), pr->value.p);
-		reply(svc, src, m, 420, "Bad Extension", extra);
+		p->status = 420;
+		p->why = "Proxy-Require names an extension";
 		return;
 	}
-	branch_hash(svc, m, src, branch);
-	{
-		char full[64];
-
-		snprintf(full, sizeof(full), "%s%c%s", SG_BRANCH_TAG,
-		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch);
-		if (is_loop(m, full)) {
-			svc->st.loops++;
-			reply(svc, src, m, 482, "Loop Detected", NULL);
-			return;
-		}
-	}
-	if (src->kind == SG_XPORT_TLS)
-		learn_alias(svc, m, src);
-	if ((code = plan_request(svc, m, src, &rp, &why)) != 0) {
-		log_info("%s: %.*s from %s %s refused with %u: %s",
-		    svc->cfg->name, SG_STR_FMT(m->method), side_name(src->side),
-		    sg_addr_str((const struct sockaddr *)&src->addr, a,
-		    sizeof(a)), code, why);
-		reply(svc, src, m, code, code == 403 ? "Forbidden" :
-		    code == 404 ? "Not Found" : code == 430 ? "Flow Failed" :
-		    code == 482 ? "Loop Detected" : code == 400 ?
-		    "Bad Request" : "Service Unavailable", NULL);
+	branch_hash(svc, m, src, hash);
+	snprintf(p->branch, sizeof(p->branch), "%s%c%s", SG_BRANCH_TAG,
+	    src->side == SG_SIDE_INSIDE ? 'i' : 'o', hash);
+	if (is_loop(m, p->branch)) {
+		svc->st.loops++;
+		p->status = 482;
+		p->why = "our own Via with this branch: a loop";
 		return;
 	}
-	/* Calls and media: the SDP that leaves, or a refusal (DESIGN §4). */
-	body = m->body;
-	if (svc->sess) {
-		struct sg_session_msg sm = { .m = m, .from = src->side,
-		    .req_from = src->side, .body = m->body, .out = sdp_scratch,
-		    .outsz = sizeof(sdp_scratch) };
-		char warn[300];
+	p->quiet = false;
+	if ((p->status = plan_request(svc, m, src, p, &p->why)) != 0)
+		return;
+	p->max_forwards = m->max_forwards < 0 ? 70 : m->max_forwards - 1;
+	p->contacts = is_register(m);
+}
 
-		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
-		    SG_SESSION_DROP)
-			return;		/* an ACK: counted and logged */
-		if (rc != 0) {
-			code = (unsigned)rc;
-			snprintf(warn, sizeof(warn), "Warning: 399 sipsgate"
-			    " \"%s\"\r\n", sm.why ? sm.why : "refused");
-			reply(svc, src, m, code, reason_phrase(code), warn);
-			return;
-		}
-		body = sm.body;
-		strip = sm.strip;
-	}
-	/* The connection the message will leave on, for our addresses. */
-	oc = rp.dest.conn;
-	if (oc == NULL && rp.dest.kind != SG_XPORT_UDP)
-		oc = sg_xport_find_conn(svc, rp.dest.side,
-		    (const struct sockaddr *)&rp.dest.addr);
-	reg = is_register(m);
+/*
+ * Write request m as plan p says into b: our Via, our Record-Route rows,
+ * the Route entries that named us gone, Max-Forwards, REGISTER Contacts as
+ * flow tokens, body (or none: strip) and Content-Length. oc is the
+ * connection it will leave on (for our addresses), or NULL. Returns 0, or
+ * the status to answer with (400: a Contact that cannot become a token).
+ */
+static unsigned build_request(struct sg_svc *svc, const struct sg_src *src,
+			      const struct sg_sip_msg *m,
+			      const struct sg_proxy_plan *p,
+			      const struct sg_conn *oc, struct sg_str body,
+			      bool strip, struct ob *b)
+{
+	unsigned i, routes_left = p->routes_popped;
+	int first_rr = m->first[SG_SIP_HDR_RECORD_ROUTE], last_via = -1;
+	bool first_via = true, has_mf = false;
 
-	ob_init(&b, out_scratch, sizeof(out_scratch));
 	/* Request line. */
-	ob_str(&b, m->method);
-	ob_cstr(&b, " ");
-	if (rp.new_ruri)
-		ob_cstr(&b, rp.ruri);
+	ob_str(b, m->method);
+	ob_cstr(b, " ");
+	if (p->new_ruri)
+		ob_cstr(b, p->ruri);
 	else
-		ob_str(&b, m->ruri);
-	ob_cstr(&b, " SIP/2.0\r\n");
+		ob_str(b, m->ruri);
+	ob_cstr(b, " SIP/2.0\r\n");
 	/*
 	 * Rows of one header name stay together (a UA copies the contiguous
 	 * Via block into its responses): our Via right above the first Via
 	 * row, our Record-Route rows right above the first Record-Route row,
 	 * or after the last Via row when there is none.
 	 */
-	first_rr = m->first[SG_SIP_HDR_RECORD_ROUTE];
-	last_via = -1;
 	for (i = 0; i < m->nhdrs; i++)
 		if (m->hdrs[i].id == SG_SIP_HDR_VIA)
 			last_via = (int)i;
-	routes_left = rp.routes_popped;
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 		struct sg_str rest, elem;
 		bool any;
 
-		if (rp.record_route && (int)i == first_rr)
-			ob_record_routes(svc, &b, src, &rp, oc);
+		if (p->record_route && (int)i == first_rr)
+			ob_record_routes(svc, b, src, p, oc);
 		switch (h->id) {
 		case SG_SIP_HDR_VIA:
 			if (!first_via) {
-				ob_str(&b, h->raw);
+				ob_str(b, h->raw);
 				break;
 			}
 			first_via = false;
-			ob_our_via(svc, &b, src, &rp, oc, branch);
-			ob_via_line_fixed(&b, h->value, src);
+			ob_our_via(svc, b, src, p, oc, p->branch);
+			ob_via_line_fixed(b, h->value, src);
 			break;
 		case SG_SIP_HDR_ROUTE:
 			if (routes_left == 0) {
-				ob_str(&b, h->raw);
+				ob_str(b, h->raw);
 				break;
 			}
 			rest = h->value;
@@ -1205,88 +1157,146 @@ static void forward_request(struct sg_svc *svc, const struct sg_src *src,
 					routes_left--;
 					continue;
 				}
-				ob_cstr(&b, any ? ", " : "Route: ");
-				ob_str(&b, elem);
+				ob_cstr(b, any ? ", " : "Route: ");
+				ob_str(b, elem);
 				any = true;
 			}
 			if (any)
-				ob_cstr(&b, "\r\n");
+				ob_cstr(b, "\r\n");
 			break;
 		case SG_SIP_HDR_MAX_FORWARDS:
 			if (!has_mf)
-				ob_printf(&b, "Max-Forwards: %d\r\n",
-				    m->max_forwards - 1);
+				ob_printf(b, "Max-Forwards: %d\r\n",
+				    p->max_forwards);
 			has_mf = true;
 			break;
 		case SG_SIP_HDR_CONTACT:
-			if (!reg) {
-				ob_str(&b, h->raw);
+			if (!p->contacts) {
+				ob_str(b, h->raw);
 				break;
 			}
 			rest = h->value;
 			any = false;
 			while (sg_sip_list_next(&rest, &elem)) {
-				ob_cstr(&b, any ? ", " : "Contact: ");
-				if (ob_contact_token(svc, &b, elem, src,
-				    rp.dest.side, oc) < 0) {
-					reply(svc, src, m, 400, "Bad Request",
-					    "Warning: 399 sipsgate \"bad or"
-					    " too long Contact\"\r\n");
-					return;
-				}
+				ob_cstr(b, any ? ", " : "Contact: ");
+				if (ob_contact_token(svc, b, elem, src,
+				    p->dest.side, oc) < 0)
+					return 400;
 				any = true;
 			}
-			ob_cstr(&b, "\r\n");
+			ob_cstr(b, "\r\n");
 			break;
 		case SG_SIP_HDR_CONTENT_LENGTH:
 			break;		/* written below, from the body */
 		case SG_SIP_HDR_CONTENT_TYPE:
 			if (!strip)
-				ob_str(&b, h->raw);
+				ob_str(b, h->raw);
 			break;
 		default:
-			ob_str(&b, h->raw);
+			ob_str(b, h->raw);
 			break;
 		}
-		if (rp.record_route && first_rr < 0 && (int)i == last_via)
-			ob_record_routes(svc, &b, src, &rp, oc);
+		if (p->record_route && first_rr < 0 && (int)i == last_via)
+			ob_record_routes(svc, b, src, p, oc);
 	}
 	if (!has_mf)
-		ob_cstr(&b, "Max-Forwards: 70\r\n");
-	ob_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
-	ob_str(&b, body);
+		ob_printf(b, "Max-Forwards: %d\r\n", p->max_forwards);
+	ob_printf(b, "Content-Length: %zu\r\n\r\n", body.len);
+	ob_str(b, body);
+	return 0;
+}
+
+/*
+ * A request: the transaction layer first (retransmissions, ACK for our
+ * non-2xx, CANCEL: RFC 3261 §17, §16.10), then the plan, the media policy
+ * on its SDP (DESIGN §4), the message built and sent, a transaction kept
+ * where it leaves on UDP.
+ */
+static void forward_request(struct sg_svc *svc, const struct sg_src *src,
+			    struct sg_sip_msg *m)
+{
+	struct sg_proxy_plan p;
+	struct sg_txn_req tr;
+	struct sg_str body = m->body;
+	const struct sg_conn *oc;
+	unsigned status;
+	bool strip = false;
+	char a[64];
+	struct ob b;
+	int err;
+
+	if (sg_txn_on_request(svc, src, m, &tr) == SG_TXN_DONE)
+		return;
+	if (src->kind == SG_XPORT_TLS)
+		learn_alias(svc, m, src);	/* RFC 5923 */
+	sg_proxy_plan_request(svc, src, m, &p);
+	if (p.status != 0) {
+		if (!p.quiet)
+			log_info("%s: %.*s from %s %s refused with %u: %s",
+			    svc->cfg->name, SG_STR_FMT(m->method),
+			    side_name(src->side), sg_addr_str(
+			    (const struct sockaddr *)&src->addr, a, sizeof(a)),
+			    p.status, p.why);
+		reply(svc, src, m, p.status, p.extra[0] ? p.extra : NULL);
+		return;
+	}
+	/* Calls and media: the SDP that leaves, or a refusal (DESIGN §4). */
+	if (svc->sess) {
+		struct sg_session_msg sm = { .m = m, .from = src->side,
+		    .req_from = src->side, .body = m->body,
+		    .out = ploop(svc)->sdp, .outsz = sizeof(ploop(svc)->sdp) };
+		char warn[300];
+		int verdict = sg_session_on_msg(svc->sess, &sm);
+
+		if (verdict == SG_SESSION_DROP)
+			return;		/* an ACK: counted and logged */
+		if (verdict != 0) {
+			snprintf(warn, sizeof(warn), "Warning: 399 sipsgate"
+			    " \"%s\"\r\n", sm.why ? sm.why : "refused");
+			reply(svc, src, m, (unsigned)verdict, warn);
+			return;
+		}
+		body = sm.body;
+		strip = sm.strip;
+	}
+	/* The connection the message will leave on, for our addresses. */
+	oc = p.dest.conn;
+	if (oc == NULL && p.dest.kind != SG_XPORT_UDP)
+		oc = sg_xport_find_conn(svc, p.dest.side,
+		    (const struct sockaddr *)&p.dest.addr);
+	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
+	if ((status = build_request(svc, src, m, &p, oc, body, strip,
+	    &b)) != 0) {
+		reply(svc, src, m, status, "Warning: 399 sipsgate \"bad or too"
+		    " long Contact\"\r\n");
+		return;
+	}
 	/* RFC 3261 §18.1.1: too large for UDP goes by TCP, or 513. */
-	if (b.overflow || sg_txn_fit_udp(svc, &rp.dest, b.p, b.len) != 0) {
-		reply(svc, src, m, 513, "Message Too Large", NULL);
+	if (b.overflow || sg_txn_fit_udp(svc, &p.dest, b.p, b.len) != 0) {
+		reply(svc, src, m, 513, NULL);
 		return;
 	}
 	if (log_debug_enabled())
 		log_debug("%s: %.*s %s -> %s %s", svc->cfg->name,
 		    SG_STR_FMT(m->method), side_name(src->side),
-		    side_name(rp.dest.side), sg_addr_str(
-		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)));
-	if ((rc = sg_xport_send(svc, &rp.dest, b.p, b.len)) == -EACCES) {
+		    side_name(p.dest.side), sg_addr_str(
+		    (const struct sockaddr *)&p.dest.addr, a, sizeof(a)));
+	if ((err = sg_xport_send(svc, &p.dest, b.p, b.len)) == -EACCES) {
 		/* The egress check refused it (DESIGN §4): refuse the request. */
-		reply(svc, src, m, 488, reason_phrase(488), "Warning: 399"
-		    " sipsgate \"blocked by the media policy\"\r\n");
-	} else if (rc < 0) {
+		reply(svc, src, m, 488, "Warning: 399 sipsgate \"blocked by the"
+		    " media policy\"\r\n");
+	} else if (err < 0) {
 		log_info("%s: %.*s to %s: %s", svc->cfg->name,
 		    SG_STR_FMT(m->method), sg_addr_str(
-		    (const struct sockaddr *)&rp.dest.addr, a, sizeof(a)),
-		    strerror(-rc));
-		reply(svc, src, m, 503, "Service Unavailable", NULL);
+		    (const struct sockaddr *)&p.dest.addr, a, sizeof(a)),
+		    strerror(-err));
+		reply(svc, src, m, 503, NULL);
 		return;
 	}
 	/* A UDP leg: keep a transaction (retransmissions, 100, 408). */
-	{
-		char full[64];
-
-		snprintf(full, sizeof(full), "%s%c%s", SG_BRANCH_TAG,
-		    src->side == SG_SIDE_INSIDE ? 'i' : 'o', branch);
-		sg_txn_on_forwarded(svc, src, m, &tr, &rp.dest, full, b.p,
-		    b.len);
-	}
+	sg_txn_on_forwarded(svc, src, m, &tr, &p.dest, p.branch, b.p, b.len);
 }
+
 
 /* Responses. */
 
@@ -1322,7 +1332,7 @@ static int response_dest(struct sg_svc *svc, struct sg_str via,
 	if (sg_sip_param_get(v.params, "rport", &val) && val.len > 0)
 		sg_str_to_u32(val, &port);
 	if (port == 0 || port > 65535)
-		port = v.port ? v.port : d->kind == SG_XPORT_TLS ? 5061 : 5060;
+		port = v.port ? v.port : sg_xport_default_port(d->kind);
 	if (sg_addr_parse(host, (uint16_t)port, &d->addr) < 0) {
 		struct sg_dest alt;
 
@@ -1442,8 +1452,8 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	if (v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'l')
 		return;		/* answers our own ACK/BYE: nothing to do */
 	/* 100, retransmitted finals, answers to our CANCEL stop here. */
-	if (sg_txn_on_response(svc, m, v.branch, injecting, &txn) ==
-	    SG_TXN_DONE)
+	if (sg_txn_on_response(svc, m, v.branch, ploop(svc)->injecting,
+	    &txn) == SG_TXN_DONE)
 		return;
 	side = v.branch.p[sizeof(SG_BRANCH_TAG) - 1] == 'i' ? SG_SIDE_INSIDE :
 	    SG_SIDE_OUTSIDE;
@@ -1474,8 +1484,8 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 	body = m->body;
 	if (svc->sess) {
 		struct sg_session_msg sm = { .m = m, .from = src->side,
-		    .req_from = side, .body = m->body, .out = sdp_scratch,
-		    .outsz = sizeof(sdp_scratch) };
+		    .req_from = side, .body = m->body,
+		    .out = ploop(svc)->sdp, .outsz = sizeof(ploop(svc)->sdp) };
 
 		if ((rc = sg_session_on_msg(svc->sess, &sm)) ==
 		    SG_SESSION_DROP)
@@ -1493,10 +1503,10 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 				hang_up(svc, src, m);
 		}
 	}
-	ob_init(&b, out_scratch, sizeof(out_scratch));
+	ob_init(&b, ploop(svc)->out, sizeof(ploop(svc)->out));
 	if (refuse) {
 		ob_printf(&b, "SIP/2.0 %u %s\r\n", refuse,
-		    reason_phrase(refuse));
+		    sg_sip_reason(refuse));
 		ob_printf(&b, "Warning: 399 sipsgate \"%s\"\r\n",
 		    refuse_why ? refuse_why : "media refused");
 	} else {
@@ -1551,14 +1561,14 @@ static void forward_response(struct sg_svc *svc, const struct sg_src *src,
 		    &d, b.p, b.len);
 }
 
-void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
-		     size_t len)
+/* One whole SIP message from the transport (struct sg_xport_ops). */
+static void proxy_on_msg(struct sg_svc *svc, const struct sg_src *src,
+			 char *buf, size_t len)
 {
-	struct sg_sip_msg *m = &msg_scratch;
+	struct sg_proxy_loop *pl = ploop(svc);
+	struct sg_sip_msg *m = &pl->msg;
 	struct sg_perr err = { 0, NULL };
 	int rc;
-
-	static char callid[256];
 
 	log_ctx_set(svc->cfg->name, NULL, &src->addr);
 	rc = sg_sip_parse(m, buf, len, src->kind != SG_XPORT_UDP, &err);
@@ -1568,9 +1578,9 @@ void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
 		log_ctx_clear();
 		return;
 	}
-	snprintf(callid, sizeof(callid), "%.*s",
-	    (int)SG_MIN(m->call_id.len, sizeof(callid) - 1), m->call_id.p);
-	log_ctx_set(svc->cfg->name, callid, &src->addr);
+	snprintf(pl->callid, sizeof(pl->callid), "%.*s",
+	    (int)SG_MIN(m->call_id.len, sizeof(pl->callid) - 1), m->call_id.p);
+	log_ctx_set(svc->cfg->name, pl->callid, &src->addr);
 	if (m->is_request)
 		forward_request(svc, src, m);
 	else
@@ -1587,9 +1597,10 @@ void sg_proxy_on_msg(struct sg_svc *svc, const struct sg_src *src, char *buf,
  */
 void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 			       enum sg_xport_kind kind, const char *buf,
-			       size_t len, unsigned code, const char *reason)
+			       size_t len, unsigned code)
 {
-	struct sg_sip_msg *m = &msg_scratch;
+	struct sg_proxy_loop *pl = ploop(svc);
+	struct sg_sip_msg *m = &pl->msg;
 	struct sg_perr err;
 	struct sg_src src;
 	char rbuf[8192];
@@ -1598,12 +1609,12 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 
 	if (len > SG_SIP_MAX_MSG)
 		return;
-	memcpy(copy_scratch, buf, len);
-	if (sg_sip_parse(m, copy_scratch, len, true, &err) < 0 ||
+	memcpy(pl->copy, buf, len);
+	if (sg_sip_parse(m, pl->copy, len, true, &err) < 0 ||
 	    !m->is_request || sg_str_caseeq_lit(m->method, "ACK"))
 		return;
 	ob_init(&b, rbuf, sizeof(rbuf));
-	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, reason);
+	ob_printf(&b, "SIP/2.0 %u %s\r\n", code, sg_sip_reason(code));
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct sg_sip_hdr *h = &m->hdrs[i];
 		struct sg_sip_naddr na;
@@ -1642,9 +1653,9 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
 	src.kind = kind;
 	svc->st.local_replies++;
 	if (sg_sip_parse(m, b.p, b.len, true, &err) == 0) {
-		injecting = true;
+		pl->injecting = true;
 		forward_response(svc, &src, m);
-		injecting = false;
+		pl->injecting = false;
 	}
 }
 
@@ -1653,21 +1664,52 @@ void sg_proxy_respond_upstream(struct sg_svc *svc, enum sg_side side,
  * failed): answer it with 503 as if the next hop had, so the sender learns
  * at once.
  */
-void sg_proxy_on_send_fail(struct sg_svc *svc, const char *buf, size_t len)
+static void proxy_on_send_fail(struct sg_svc *svc, const char *buf,
+			       size_t len)
 {
 	if (sg_txn_on_send_fail(svc, buf, len))
 		return;		/* §18.1.1: no TCP there, sent over UDP */
 	/* As before transactions: the side is not known here. */
 	sg_proxy_respond_upstream(svc, SG_SIDE_INSIDE, SG_XPORT_UDP, buf, len,
-	    503, "Service Unavailable");
+	    503);
 }
 
-int sg_proxy_check(struct sg_svc *svc, FILE *errf)
+/*
+ * The egress check on every message the transport is about to send
+ * (DESIGN §4): the session layer's invariant. A service without its
+ * session layer (not started yet, or protocol = raw) sends no SIP at all.
+ */
+static int proxy_egress_check(struct sg_svc *svc, enum sg_side to,
+			      const char *buf, size_t len)
 {
-	if (svc->adv_host[SG_SIDE_INSIDE][0] == '\0') {
-		fprintf(errf, "%s: the inside address is unknown (accept is a"
-		    " wildcard): set sip-inside = ADDRESS\n", svc->cfg->name);
-		return -EINVAL;
-	}
+	if (svc->sess == NULL)
+		return -EACCES;
+	return sg_session_egress_check(svc->sess, to, buf, len);
+}
+
+const struct sg_txn_ops sg_proxy_txn_ops = {
+	.respond_upstream = sg_proxy_respond_upstream,
+	.reply = sg_proxy_reply,
+};
+
+const struct sg_xport_ops sg_proxy_ops = {
+	.on_msg = proxy_on_msg,
+	.on_send_fail = proxy_on_send_fail,
+	.egress_check = proxy_egress_check,
+};
+
+/* The per-loop state the proxy needs, made by the first SIP service. */
+int sg_proxy_start(struct sg_svc *svc)
+{
+	if (svc->gw->proxy_loop == NULL &&
+	    (svc->gw->proxy_loop = calloc(1, sizeof(struct sg_proxy_loop))) ==
+	    NULL)
+		return -ENOMEM;
 	return 0;
+}
+
+void sg_proxy_loop_free(struct sg_gw *gw)
+{
+	free(gw->proxy_loop);
+	gw->proxy_loop = NULL;
 }

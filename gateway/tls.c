@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "pair.h"
 #include "tls.h"
 
 static void fmt_time(time_t t, char *buf, size_t len)
@@ -436,8 +435,6 @@ int sg_tls_ctx_new(const struct sg_cfg_service *cfg, FILE *errf,
 			goto fail;
 		}
 	}
-	if ((rc = sg_pair_tls_setup(cfg, ctx->cred, errf)) < 0)
-		goto fail;	/* pair = yes: its CA and CRL */
 	gnutls_certificate_set_verify_function(ctx->cred, verify_cb);
 	r = gnutls_priority_init2(&ctx->prio, cfg->tls_priority[0] ?
 	    cfg->tls_priority : SG_TLS_DEFAULT_PRIORITY, &errpos, 0);
@@ -563,4 +560,210 @@ void sg_tls_session_info(gnutls_session_t s, struct sg_tls_info *info)
 		info->has_peer_id = spki_sha256(&chain[0], info->peer_id) == 0;
 	}
 	info->resumed = gnutls_session_is_resumed(s) != 0;
+}
+
+/* Session I/O: the transport's callbacks, behind GnuTLS's. */
+
+static ssize_t io_push(gnutls_transport_ptr_t ptr, const void *p, size_t len)
+{
+	struct sg_tls_peer *peer = ptr;
+	gnutls_session_t s = peer->session;
+
+	if (peer->io->push(peer->io_arg, p, len) < 0) {
+		gnutls_transport_set_errno(s, EPIPE);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+static ssize_t io_pull(gnutls_transport_ptr_t ptr, void *dst, size_t len)
+{
+	struct sg_tls_peer *peer = ptr;
+	ssize_t n = peer->io->pull(peer->io_arg, dst, len);
+
+	if (n == -EAGAIN) {
+		gnutls_transport_set_errno(peer->session, EAGAIN);
+		return -1;
+	}
+	if (n < 0) {
+		gnutls_transport_set_errno(peer->session, EIO);
+		return -1;
+	}
+	peer->pulled += (size_t)n;
+	return n;
+}
+
+/*
+ * GnuTLS may wait for data with a timeout (TLS 1.3 tickets, for one): we
+ * never block, so answer at once whether buffered ciphertext is there.
+ */
+static int io_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	struct sg_tls_peer *peer = ptr;
+
+	(void)ms;
+	return peer->io->pending(peer->io_arg) ? 1 : 0;
+}
+
+void sg_tls_session_set_io(gnutls_session_t s, struct sg_tls_peer *peer,
+			   const struct sg_tls_io *io, void *arg)
+{
+	peer->io = io;
+	peer->io_arg = arg;
+	peer->session = s;
+	gnutls_transport_set_ptr(s, peer);
+	gnutls_transport_set_push_function(s, io_push);
+	gnutls_transport_set_pull_function(s, io_pull);
+	gnutls_transport_set_pull_timeout_function(s, io_pull_timeout);
+}
+
+void sg_tls_session_free(gnutls_session_t s)
+{
+	if (s != NULL)
+		gnutls_deinit(s);
+}
+
+int sg_tls_handshake(gnutls_session_t s, struct sg_tls_peer *peer, char *why,
+		     size_t len)
+{
+	size_t before;
+	int r;
+
+	do {
+		before = peer->pulled;
+		r = gnutls_handshake(s);
+		/* Go on while it reads and the transport holds more. */
+	} while ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
+	    peer->pulled > before && peer->io &&
+	    peer->io->pending(peer->io_arg));
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (r == 0)
+		return 0;
+	/* Logs the peer's alert, or sends ours. */
+	sg_tls_handshake_failed(s, peer, r, why, len);
+	if (peer->alert_rx >= 0 || r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		return -ECONNRESET;
+	return -EPROTO;
+}
+
+ssize_t sg_tls_recv(gnutls_session_t s, void *buf, size_t len, char *why,
+		    size_t whylen)
+{
+	ssize_t n = gnutls_record_recv(s, buf, len);
+
+	if (n >= 0)
+		return n;
+	if (n == GNUTLS_E_AGAIN)
+		return -EAGAIN;
+	if (n == GNUTLS_E_INTERRUPTED)
+		return -EINTR;
+	if (n == GNUTLS_E_REHANDSHAKE) {
+		/*
+		 * A ClientHello on an established connection (or a
+		 * HelloRequest to us): SIP never needs renegotiation, and a
+		 * client that asks for it again and again costs a handshake
+		 * each time. Say no_renegotiation; the caller decides.
+		 */
+		gnutls_alert_send(s, GNUTLS_AL_WARNING,
+		    GNUTLS_A_NO_RENEGOTIATION);
+		return -EPERM;
+	}
+	if (!gnutls_error_is_fatal((int)n))
+		return -EINTR;
+	if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		int d = (int)gnutls_alert_get(s);
+		char name[48];
+
+		snprintf(why, whylen, "peer sent alert %s (%d)",
+		    sg_tls_alert_name(d, name, sizeof(name)), d);
+		return -ECONNABORTED;
+	}
+	snprintf(why, whylen, "%s", gnutls_strerror((int)n));
+	return -ECONNRESET;
+}
+
+int sg_tls_send(gnutls_session_t s, const void *p, size_t len)
+{
+	const char *b = p;
+	ssize_t n;
+
+	while (len > 0) {
+		n = gnutls_record_send(s, b, len);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n < 0)
+			return -EPROTO;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void sg_tls_cork(gnutls_session_t s)
+{
+	gnutls_record_cork(s);
+}
+
+int sg_tls_uncork(gnutls_session_t s)
+{
+	int r;
+
+	do {
+		r = gnutls_record_uncork(s, 0);
+	} while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	return r < 0 ? -EPROTO : 0;
+}
+
+void sg_tls_bye(gnutls_session_t s)
+{
+	gnutls_bye(s, GNUTLS_SHUT_WR);
+}
+
+bool sg_tls_is_tls13(gnutls_session_t s)
+{
+	return gnutls_protocol_get_version(s) >= GNUTLS_TLS1_3;
+}
+
+bool sg_tls_has_ticket(gnutls_session_t s)
+{
+	return (gnutls_session_get_flags(s) & GNUTLS_SFLAGS_SESSION_TICKET) != 0;
+}
+
+void sg_tls_ctx_own_names(const struct sg_tls_ctx *ctx,
+			  void (*add)(void *arg, const char *name, size_t len),
+			  void *arg)
+{
+	gnutls_datum_t der = { NULL, 0 };
+	gnutls_x509_crt_t crt;
+	char name[256];
+	size_t len;
+	unsigned i;
+	int type;
+
+	if (ctx == NULL || gnutls_certificate_get_crt_raw(ctx->cred, 0, 0,
+	    &der) < 0)
+		return;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return;
+	}
+	for (i = 0;; i++) {
+		len = sizeof(name);
+		type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len,
+		    NULL);
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_DNSNAME)
+			add(arg, name, strnlen(name, len));
+		else if (type < 0 && type != GNUTLS_E_SHORT_MEMORY_BUFFER)
+			break;
+	}
+	len = sizeof(name);
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+	    0, name, &len) == 0)
+		add(arg, name, strnlen(name, len));
+	gnutls_x509_crt_deinit(crt);
 }

@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "sip_proxy.h"
 #include "txn.h"
 
 #define HEAP_NONE UINT32_MAX
@@ -87,6 +86,7 @@ struct sg_txn {
 
 struct sg_txns {
 	struct sg_svc *svc;
+	const struct sg_txn_ops *ops;	/* the proxy above (sg_txn_init) */
 	uv_timer_t timer;
 	uint64_t armed;			/* due of the armed timer, 0: none */
 	size_t mask;
@@ -119,20 +119,21 @@ struct sg_txns {
 
 static struct sg_sip_msg scratch;	/* parses of our own stored requests */
 
-/* Timers from the service's configuration (RFC 3261 §17.1.1.1). */
+/* Timers from the service's configuration (RFC 3261 §17.1.1.1; the
+ * defaults are cfg.c's). */
 static uint64_t t1(const struct sg_txns *tt)
 {
-	return tt->svc->cfg->timer_t1 ? tt->svc->cfg->timer_t1 : 500;
+	return tt->svc->cfg->timer_t1;
 }
 
 static uint64_t t2(const struct sg_txns *tt)
 {
-	return tt->svc->cfg->timer_t2 ? tt->svc->cfg->timer_t2 : 4000;
+	return tt->svc->cfg->timer_t2;
 }
 
 static uint64_t t4(const struct sg_txns *tt)
 {
-	return tt->svc->cfg->timer_t4 ? tt->svc->cfg->timer_t4 : 5000;
+	return tt->svc->cfg->timer_t4;
 }
 
 static uint64_t now_ms(const struct sg_txns *tt)
@@ -612,10 +613,9 @@ static void client_timeout(struct sg_txn *t, uint64_t now)
 		send_cancel(t);
 	/* §16.7 step 6: behave as if the next hop had answered 408. */
 	if (t->req && t->final == 0)
-		sg_proxy_respond_upstream(tt->svc, (enum sg_side)t->down.side,
+		tt->ops->respond_upstream(tt->svc, (enum sg_side)t->down.side,
 		    (enum sg_xport_kind)t->down.kind, t->req, t->req_len,
-		    t->cancelled ? 487 : 408, t->cancelled ?
-		    "Request Terminated" : "Request Timeout");
+		    t->cancelled ? 487 : 408);
 }
 
 static void txn_fire(struct sg_txn *t, uint64_t now)
@@ -626,10 +626,10 @@ static void txn_fire(struct sg_txn *t, uint64_t now)
 		t->trying_at = 0;
 		/* §17.2.1: no provisional within 200 ms: 100 Trying. */
 		if (t->final == 0 && t->s_state == S_TRYING && t->req)
-			sg_proxy_respond_upstream(tt->svc,
+			tt->ops->respond_upstream(tt->svc,
 			    (enum sg_side)t->down.side,
 			    (enum sg_xport_kind)t->down.kind, t->req,
-			    t->req_len, 100, "Trying");
+			    t->req_len, 100);
 	}
 	if (t->retx_at && t->retx_at <= now) {
 		/* Timers A and E (§17.1.1.2, §17.1.2.2). */
@@ -689,15 +689,15 @@ static void on_timer(uv_timer_t *h)
 
 /* Set-up. */
 
-int sg_txn_init(struct sg_svc *svc)
+int sg_txn_init(struct sg_svc *svc, const struct sg_txn_ops *ops)
 {
 	struct sg_txns *tt = calloc(1, sizeof(*tt));
 	size_t n = 1024;
-	unsigned cap = svc->cfg->max_transactions ?
-	    svc->cfg->max_transactions : 100000;
+	unsigned cap = svc->cfg->max_transactions;
 
 	if (tt == NULL)
 		return -ENOMEM;
+	tt->ops = ops;
 	while (n < cap && n < (1u << 20))
 		n *= 2;
 	tt->svc = svc;
@@ -873,7 +873,7 @@ static enum sg_txn_verdict on_ack(struct sg_txn *t, uint64_t now)
 static void on_cancel(struct sg_txns *tt, struct sg_txn *t,
 		      const struct sg_src *src, const struct sg_sip_msg *m)
 {
-	sg_proxy_reply(tt->svc, src, m, 200, "OK", NULL);
+	tt->ops->reply(tt->svc, src, m, 200, NULL);
 	if (t->cancelled || t->final) {
 		if (t->cancelled)
 			tt->absorbed++;
@@ -1114,8 +1114,7 @@ void sg_txn_on_forwarded(struct sg_svc *svc, const struct sg_src *src,
 			 const char *branch, const char *buf, size_t len)
 {
 	struct sg_txns *tt = svc->txn;
-	unsigned cap = svc->cfg->max_transactions ?
-	    svc->cfg->max_transactions : 100000;
+	unsigned cap = svc->cfg->max_transactions;
 	bool up_udp = src->kind == SG_XPORT_UDP;
 	bool down_udp = d->kind == SG_XPORT_UDP;
 	struct sg_txn *t, **slot;

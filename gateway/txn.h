@@ -14,7 +14,7 @@
 #define SIPSGATE_GATEWAY_TXN_H
 
 #include "sip_msg.h"
-#include "xport.h"
+#include "gw.h"
 
 #define SG_TXN_UDP_MAX 1300	/* RFC 3261 §18.1.1: MTU 1500 - 200 */
 #define SG_TXN_KEY_MAX 600
@@ -35,8 +35,23 @@ enum sg_txn_verdict {
 	SG_TXN_DONE		/* handled here: do not forward */
 };
 
+/*
+ * What the transaction layer calls above it (the proxy), registered at
+ * sg_txn_init(): answer a request we forwarded as if its next hop had
+ * (100, 408, 487: it goes upstream by its Vias), and answer a request
+ * ourselves (200 to a CANCEL).
+ */
+struct sg_txn_ops {
+	void (*respond_upstream)(struct sg_svc *svc, enum sg_side side,
+				 enum sg_xport_kind kind, const char *buf,
+				 size_t len, unsigned code);
+	void (*reply)(struct sg_svc *svc, const struct sg_src *src,
+		      const struct sg_sip_msg *m, unsigned code,
+		      const char *extra);
+};
+
 /* Per service: created at start, closed with the service's sockets. */
-int sg_txn_init(struct sg_svc *svc);
+int sg_txn_init(struct sg_svc *svc, const struct sg_txn_ops *ops);
 void sg_txn_close(struct sg_svc *svc);
 /* Counters for `sipsgate status` and Prometheus. */
 void sg_txn_counters(struct sg_svc *svc, sg_counter_fn fn, void *arg);

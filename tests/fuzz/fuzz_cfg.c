@@ -297,7 +297,7 @@ static void check_service(const struct sg_cfg_service *s,
 	if (gnutls_priority_init2(&prio, s->tls_priority, NULL, 0) < 0)
 		abort();
 	gnutls_priority_deinit(prio);
-	if (s->media_timeout == 0 || s->flow_timeout < 10)
+	if (s->media_timeout == 0 || s->keepalive > 3600)
 		abort();
 }
 

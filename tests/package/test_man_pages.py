@@ -100,10 +100,23 @@ def main():
     src5 = open(os.path.join(SRC, "docs/sipsgate.conf.5")).read()
     ent = entries(src5)
     cfg_c = open(os.path.join(SRC, "gateway/cfg.c")).read()
-    parser = set(re.findall(r'^\t\{ "([a-z0-9-]+)", [GS],', cfg_c, re.M))
+    # The key table's rows: FUNC("name", ...), UINT("name", ...) and so
+    # on, or { "name", S, ... }; REMOVED("name", ...) keys are refused and
+    # listed under REMOVED KEYS / "Removed keys" instead.
+    parser = set(re.findall(r'^\t(?:\{ "([a-z0-9-]+)", [GS],|'
+                            r'(?:FUNC|UINT|BOOL|ENUM)\("([a-z0-9-]+)")',
+                            cfg_c, re.M))
+    parser = {a or b for a, b in parser}
+    removed = set(re.findall(r'^\tREMOVED\("([a-z0-9-]+)"', cfg_c, re.M))
     check(len(parser) >= 30, f"keys found in cfg.c: {len(parser)}")
+    check("flow-timeout" in removed, f"removed keys found: {removed}")
+    for key in removed:
+        check(re.search(r"^\.SH REMOVED KEYS\n(.*\n)*\.B " +
+                        key.replace("-", r"\\-"), src5, re.M) is not None,
+              f"sipsgate.conf.5 lists removed key '{key}'")
     md = open(os.path.join(SRC, "docs/configuration.md")).read()
-    rows = re.findall(r"^\| `([a-z0-9-]+)` \| ([^|]*) \|", md, re.M)
+    rows = [r for r in re.findall(r"^\| `([a-z0-9-]+)` \| ([^|]*) \|", md,
+                                  re.M) if r[0] not in removed]
     check(len(rows) >= 30, f"keys found in configuration.md: {len(rows)}")
     for key in sorted(parser | {k for k, _ in rows}):
         check(key in ent, f"sipsgate.conf.5 documents key '{key}'")

@@ -155,8 +155,7 @@ static void test_cfg_good_file_loads(void **state)
 	    "media-outside = 2001:db8::5\n"
 	    "sip-inside = 192.0.2.1\n"
 	    "sip-outside = [2001:db8::5]\n"
-	    "sips-rewrite = yes\n"
-	    "flow-timeout = 600\n");
+	    "sips-rewrite = yes\n");
 	assert_string_equal(cfg->user, "sipsgate");
 	assert_string_equal(cfg->group, "sipsgate");
 	assert_string_equal(cfg->control, "/run/sg.sock");
@@ -206,7 +205,6 @@ static void test_cfg_good_file_loads(void **state)
 	assert_string_equal(s->sip_inside, "192.0.2.1");
 	assert_string_equal(s->sip_outside, "2001:db8::5");
 	assert_true(s->sips_rewrite);
-	assert_int_equal(s->flow_timeout, 600);
 	sg_cfg_free(cfg);
 }
 
@@ -254,7 +252,6 @@ static void test_cfg_defaults(void **state)
 	assert_string_equal(s->suites[0], "AES_CM_128_HMAC_SHA1_80");
 	assert_int_equal(s->rtp_min, 20000);
 	assert_int_equal(s->rtp_max, 29999);
-	assert_int_equal(s->flow_timeout, 3600);
 	assert_false(s->sips_rewrite);
 	assert_string_equal(s->sip_inside, "");
 	assert_string_equal(s->verify_name, "");
@@ -429,6 +426,7 @@ static void test_cfg_pair(void **state)
 	sg_cfg_free(cfg);
 	cfg = expect_ok("pair-dir = state/pair\n[a]\naccept = udp:192.0.2.1\n"
 			"accept = tls:0.0.0.0:5061\nconnect = udp:pbx\n"
+			"media-outside = 198.51.100.1\n"
 			"cert = /c\nkey = /k\npair = yes\n");
 	assert_true(cfg->services[0].pair);
 	snprintf(want, sizeof(want), "%s/state/pair", tmpdir);
@@ -644,16 +642,112 @@ static void test_cfg_refuses_what_start_refuses(void **state)
 		     "accept = tls:0.0.0.0\ncert = /c\nkey = /k\nca = /ca\n", 1,
 		     "[a]: the inside accepts on a wildcard address");
 	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\naccept = tls:0.0.0.0\n"
-			"sip-inside = 192.0.2.1\ncert = /c\nkey = /k\nca = /ca\n");
+			"sip-inside = 192.0.2.1\nmedia-outside = 198.51.100.1\n"
+			"cert = /c\nkey = /k\nca = /ca\n");
 	sg_cfg_free(cfg);
 	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\naccept = tls:0.0.0.0\n"
-			"connect = udp:192.0.2.9\ncert = /c\nkey = /k\n"
+			"connect = udp:192.0.2.9\nmedia-outside = 198.51.100.1\n"
+			"cert = /c\nkey = /k\nca = /ca\n");
+	sg_cfg_free(cfg);
+	/* Media needs an address on each side (the start refused these
+	 * while -t passed them). */
+	expect_error("[a]\naccept = udp:0.0.0.0\naccept = tls:0.0.0.0\n"
+		     "sip-inside = 192.0.2.1\ncert = /c\nkey = /k\nca = /ca\n",
+		     1, "[a]: media on the outside needs an address: set "
+		     "media-outside = ADDRESS");
+	expect_error("[a]\naccept = udp:0.0.0.0\nsip-inside = pbx.example.net"
+		     "\n" "connect = tls:198.51.100.9\ncert = /c\nkey = /k\n"
+		     "ca = /ca\n", 1, "[a]: media on the inside needs an "
+		     "address: set media-inside = ADDRESS (the SIP host is a "
+		     "name)");
+	cfg = expect_ok("[a]\naccept = udp:0.0.0.0\nsip-inside = pbx.example.net"
+			"\nmedia-inside = 192.0.2.1\n"
+			"connect = tls:198.51.100.9\ncert = /c\nkey = /k\n"
 			"ca = /ca\n");
 	sg_cfg_free(cfg);
 	cfg = expect_ok("[a]\nprotocol = raw\naccept = tcp:0.0.0.0:389\n"
 			"connect = tls:ldap.example.net:636\n"
 			"cert = /c\nkey = /k\nca = /ca\n");
 	sg_cfg_free(cfg);
+}
+
+/*
+ * flow-timeout is no longer a key: refused, saying why and what to do,
+ * wherever it stands.
+ */
+static void test_cfg_flow_timeout_removed(void **state)
+{
+	(void)state;
+	expect_error("[a]\n" SVC_OK "flow-timeout = 3600\n", 7,
+		     "key 'flow-timeout': no longer a key: flow tokens do not "
+		     "expire");
+	expect_error("[a]\n" SVC_OK "flow-timeout = 3600\n", 7,
+		     "key 'flow-timeout': no longer a key: flow tokens do not "
+		     "expire, so the key did nothing");
+}
+
+/* Bounds and defaults come from one table; the messages show them. */
+static void test_cfg_typed_table(void **state)
+{
+	struct sg_cfg *cfg;
+
+	(void)state;
+	expect_error("[a]\n" SVC_OK "keepalive = 3601\n", 7,
+		     "key 'keepalive': '3601' is not valid (valid: 0..3600 "
+		     "seconds (0: off))");
+	expect_error("[a]\n" SVC_OK "tls-idle-timeout = 1\n", 7,
+		     "key 'tls-idle-timeout': '1' is not valid (valid: 0 (off)"
+		     " or 2..86400 seconds)");
+	expect_error("[a]\n" SVC_OK "media = srtp-maybe\n", 7,
+		     "key 'media': 'srtp-maybe' is not valid (valid: srtp, "
+		     "srtp-optional, relay)");
+	expect_error("[a]\n" SVC_OK "transactions = sometimes\n", 7,
+		     "key 'transactions': 'sometimes' is not valid (valid: "
+		     "yes, no)");
+	expect_error("log-level = chatty\n[a]\n" SVC_OK, 1,
+		     "key 'log-level': 'chatty' is not valid (valid: error, "
+		     "warning, info, debug)");
+	cfg = expect_ok("[a]\n" SVC_OK "keepalive = 0\ntls-idle-timeout = 0\n"
+			"media = RELAY\ntransactions = no\n");
+	assert_int_equal(cfg->services[0].keepalive, 0);
+	assert_int_equal(cfg->services[0].tls_idle_timeout, 0);
+	assert_int_equal(cfg->services[0].media, SG_MEDIA_RELAY);
+	assert_false(cfg->services[0].transactions);
+	sg_cfg_free(cfg);
+	assert_string_equal(sg_cfg_key_default("rtp-ports"), "20000-29999");
+	assert_string_equal(sg_cfg_key_default("media-timeout"), "120");
+	assert_null(sg_cfg_key_default("cert"));
+	assert_null(sg_cfg_key_default("no-such-key"));
+}
+
+/*
+ * docs/configuration.md states every default; each must be the table's
+ * (a default changed in one place only fails here).
+ */
+static void test_cfg_docs_defaults(void **state)
+{
+	FILE *f = fopen(SG_SOURCE_DIR "/docs/configuration.md", "r");
+	char line[4096];
+	unsigned n = 0;
+
+	(void)state;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char key[64], def[256];
+		const char *want;
+
+		/* "| `key` | `default` | ..." rows; others say "(none)". */
+		if (sscanf(line, "| `%63[^`]` | `%255[^`]` |", key, def) != 2)
+			continue;
+		want = sg_cfg_key_default(key);
+		if (want == NULL || strcmp(want, def) != 0)
+			fail_msg("docs/configuration.md: %s defaults to '%s',"
+				 " the key table to '%s'", key, def,
+				 want ? want : "(none)");
+		n++;
+	}
+	fclose(f);
+	assert_true(n >= 20);
 }
 
 /* sg_cfg_is_trusted() for an address given as text. */
@@ -895,6 +989,9 @@ int main(void)
 		cmocka_unit_test(test_cfg_include_loop),
 		cmocka_unit_test(test_cfg_include_each_file_once),
 		cmocka_unit_test(test_cfg_refuses_what_start_refuses),
+		cmocka_unit_test(test_cfg_flow_timeout_removed),
+		cmocka_unit_test(test_cfg_typed_table),
+		cmocka_unit_test(test_cfg_docs_defaults),
 		cmocka_unit_test(test_cfg_trusted_cidr_v4_v6),
 		cmocka_unit_test(test_cfg_endpoint_parsing),
 		cmocka_unit_test(test_cfg_repeated_accept),

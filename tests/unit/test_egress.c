@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "session.h"
+#include "sip_proxy.h"
 #include "xport.h"
 
 static const char req_savp[] =
@@ -50,6 +51,7 @@ static struct fixture *setup(enum sg_media_policy pol)
 	f.cfg.media = pol;
 	f.svc.cfg = &f.cfg;
 	f.svc.sess = &f.ss;
+	f.svc.ops = &sg_proxy_ops;	/* what a SIP service registers */
 	f.ss.svc = &f.svc;
 	f.in.side = SG_SIDE_INSIDE;
 	f.in.kind = SG_XPORT_UDP;
